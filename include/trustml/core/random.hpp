@@ -1,0 +1,65 @@
+// trustml/core/random.hpp: Philox4x32-10, the one counter-based random generator of the library.
+//
+// A draw is a pure function of (seed, index): no state is carried between calls, so the CPU and the
+// CUDA kernels produce the same numbers for the same seed and offset, in any order and on any
+// number of threads, and zeroth-order estimators can regenerate a direction from (seed, step, query)
+// instead of storing it. Reference: Salmon et al., "Parallel random numbers: as easy as 1, 2, 3"
+// (SC'11); the constants are those of Random123 and of cuRAND's Philox.
+#pragma once
+
+#include <cstdint>
+
+#include "trustml/core/config.hpp"
+
+namespace trustml::random {
+
+struct Philox4x32 {
+  std::uint32_t v[4];
+};
+
+TRUSTML_HD inline void philox_mulhilo(std::uint32_t a, std::uint32_t b, std::uint32_t& hi, std::uint32_t& lo) {
+  const std::uint64_t p = static_cast<std::uint64_t>(a) * b;
+  hi = static_cast<std::uint32_t>(p >> 32);
+  lo = static_cast<std::uint32_t>(p);
+}
+
+// Ten rounds of Philox4x32 on the 128-bit counter (c0..c3) under the 64-bit key.
+TRUSTML_HD inline Philox4x32 philox4x32(std::uint64_t counter_lo, std::uint64_t counter_hi, std::uint64_t key) {
+  std::uint32_t c0 = static_cast<std::uint32_t>(counter_lo), c1 = static_cast<std::uint32_t>(counter_lo >> 32);
+  std::uint32_t c2 = static_cast<std::uint32_t>(counter_hi), c3 = static_cast<std::uint32_t>(counter_hi >> 32);
+  std::uint32_t k0 = static_cast<std::uint32_t>(key), k1 = static_cast<std::uint32_t>(key >> 32);
+  for (int round = 0; round < 10; ++round) {
+    std::uint32_t hi0, lo0, hi1, lo1;
+    philox_mulhilo(0xD2511F53u, c0, hi0, lo0);
+    philox_mulhilo(0xCD9E8D57u, c2, hi1, lo1);
+    const std::uint32_t n0 = hi1 ^ c1 ^ k0, n2 = hi0 ^ c3 ^ k1;
+    c0 = n0;
+    c1 = lo1;
+    c2 = n2;
+    c3 = lo0;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  return {{c0, c1, c2, c3}};
+}
+
+// A uniform float in (0, 1] from 32 random bits: never 0, so log() of it is finite.
+TRUSTML_HD inline double uint_to_unit(std::uint32_t x) { return (static_cast<double>(x) + 1.0) * (1.0 / 4294967296.0); }
+
+// Element `index` of the uniform stream (seed, stream): lane index % 4 of block index / 4.
+TRUSTML_HD inline double uniform(std::uint64_t seed, std::uint64_t stream, std::uint64_t index) {
+  const Philox4x32 r = philox4x32(index >> 2, stream, seed);
+  return uint_to_unit(r.v[index & 3]);
+}
+
+// Element `index` of the standard normal stream: Box-Muller on lanes 0 and 1 of block index / 2;
+// even indices take the cosine branch, odd ones the sine branch.
+TRUSTML_HD inline double normal(std::uint64_t seed, std::uint64_t stream, std::uint64_t index) {
+  const Philox4x32 r = philox4x32(index >> 1, stream, seed ^ 0x5851F42D4C957F2Dull);
+  const double u1 = uint_to_unit(r.v[0]), u2 = uint_to_unit(r.v[1]);
+  const double radius = ::sqrt(-2.0 * ::log(u1));
+  const double angle = 6.283185307179586476925 * u2;
+  return (index & 1) ? radius * ::sin(angle) : radius * ::cos(angle);
+}
+
+}  // namespace trustml::random

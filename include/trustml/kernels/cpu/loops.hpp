@@ -1,0 +1,174 @@
+// trustml/kernels/cpu/loops.hpp: Kernels<Cpu>: elementwise map, reduction, for_each and GEMM.
+//
+// Loops run in parallel with OpenMP when the work is large enough to pay for the threads; small
+// tensors (the zeroth-order and smoothing regime) stay on the calling thread. GEMM goes to Eigen
+// (which uses OpenMP itself), or to a CBLAS when TRUSTML_USE_BLAS is defined.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <complex>
+#include <cstdint>
+#include <tuple>
+#include <type_traits>
+
+#include "trustml/device/cpu.hpp"
+#include "trustml/kernels/api.hpp"
+
+#if defined(TRUSTML_USE_BLAS)
+#include <cblas.h>
+#endif
+
+namespace trustml::kernels {
+
+namespace cpu {
+// Below this many elements a loop runs on one thread: spawning threads costs more than it saves.
+inline constexpr std::int64_t kParallelGrain = 1 << 15;
+
+template <class F>
+void parallel_for(std::int64_t n, std::int64_t work_per_item, F&& f) {
+#if defined(_OPENMP)
+  if (n > 1 && n * work_per_item >= kParallelGrain) {
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+#endif
+  (void)work_per_item;
+  for (std::int64_t i = 0; i < n; ++i) f(i);
+}
+
+inline bool is_contiguous(const Shape& shape, const Strides& strides) {
+  std::int64_t step = 1;
+  for (int i = shape.rank - 1; i >= 0; --i) {
+    if (shape.dims[i] != 1 && strides.dims[i] != step) return false;
+    step *= shape.dims[i];
+  }
+  return true;
+}
+
+// Offset of row `row` (an index over all dims but the last) into an operand with `strides`.
+inline std::int64_t row_offset(const Shape& shape, const Strides& strides, std::int64_t row) {
+  std::int64_t off = 0;
+  for (int d = shape.rank - 2; d >= 0; --d) {
+    std::int64_t extent = shape.dims[d];
+    off += (row % extent) * strides.dims[d];
+    row /= extent;
+  }
+  return off;
+}
+}  // namespace cpu
+
+template <>
+struct Kernels<Cpu> {
+  template <class Out, class F, class... In>
+  static void map(const Shape& shape, Out* out, F f, Strided<In>... in) {
+    const std::int64_t n = shape.numel();
+    if (n == 0) return;
+    if ((cpu::is_contiguous(shape, in.strides) && ...)) {
+      auto body = [&](std::int64_t lo, std::int64_t hi) {
+        for (std::int64_t i = lo; i < hi; ++i) out[i] = f(in.ptr[i]...);
+      };
+      const std::int64_t chunks = n >= cpu::kParallelGrain ? (n + 4095) / 4096 : 1;
+      cpu::parallel_for(chunks, cpu::kParallelGrain, [&](std::int64_t c) {
+        body(c * n / chunks, (c + 1) * n / chunks);
+      });
+      return;
+    }
+    const std::int64_t inner = shape.rank ? shape.dims[shape.rank - 1] : 1;
+    const std::int64_t rows = n / inner;
+    cpu::parallel_for(rows, inner, [&](std::int64_t r) {
+      Out* o = out + r * inner;
+      auto run = [&](auto... base) {
+        for (std::int64_t j = 0; j < inner; ++j) o[j] = f(base[j * in.strides.dims[shape.rank - 1]]...);
+      };
+      if (shape.rank == 0) {
+        o[0] = f(in.ptr[0]...);
+      } else {
+        run((in.ptr + cpu::row_offset(shape, in.strides, r))...);
+      }
+    });
+  }
+
+  template <class Out, class In, class R>
+  static void reduce(const Shape& shape, int out_rank, Out* out, Strided<In> in, R red) {
+    Shape out_shape, red_shape;
+    Strides out_strides, red_strides;
+    for (int d = 0; d < shape.rank; ++d) {
+      if (d < out_rank) {
+        out_shape.push_back(shape.dims[d]);
+        out_strides.push_back(in.strides.dims[d]);
+      } else {
+        red_shape.push_back(shape.dims[d]);
+        red_strides.push_back(in.strides.dims[d]);
+      }
+    }
+    const std::int64_t n_out = out_shape.numel(), n_red = red_shape.numel();
+    const std::int64_t inner = red_shape.rank ? red_shape.dims[red_shape.rank - 1] : 1;
+    const std::int64_t inner_stride = red_shape.rank ? red_strides.dims[red_shape.rank - 1] : 0;
+    cpu::parallel_for(n_out, n_red, [&](std::int64_t o) {
+      std::int64_t base = 0, rem = o;
+      for (int d = out_shape.rank - 1; d >= 0; --d) {
+        base += (rem % out_shape.dims[d]) * out_strides.dims[d];
+        rem /= out_shape.dims[d];
+      }
+      auto acc = red.init();
+      std::int64_t j = 0;
+      for (std::int64_t row = 0; row < n_red / std::max<std::int64_t>(inner, 1); ++row) {
+        const In* p = in.ptr + base + (red_shape.rank ? cpu::row_offset(red_shape, red_strides, row) : 0);
+        for (std::int64_t k = 0; k < inner; ++k, ++j) acc = red.step(acc, p[k * inner_stride], j);
+      }
+      out[o] = red.done(acc, n_red);
+    });
+  }
+
+  template <class F>
+  static void for_each(std::int64_t n, F f) {
+    cpu::parallel_for(n, 1, f);
+  }
+
+  template <class T>
+  static void gemm(const GemmArgs<T>& g) {
+#if defined(TRUSTML_USE_BLAS)
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+      for (std::int64_t b = 0; b < g.batch; ++b) {
+        auto ta = g.trans_a ? CblasTrans : CblasNoTrans, tb = g.trans_b ? CblasTrans : CblasNoTrans;
+        if constexpr (std::is_same_v<T, float>)
+          cblas_sgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, g.alpha, g.a + b * g.stride_a, g.lda,
+                      g.b + b * g.stride_b, g.ldb, g.beta, g.c + b * g.stride_c, g.ldc);
+        else
+          cblas_dgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, g.alpha, g.a + b * g.stride_a, g.lda,
+                      g.b + b * g.stride_b, g.ldb, g.beta, g.c + b * g.stride_c, g.ldc);
+      }
+      return;
+    }
+#endif
+    using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
+    using Stride = Eigen::OuterStride<>;
+    // Small batched products run one per thread; large ones let Eigen parallelize each product.
+    const bool small = g.m * g.n * g.k < (1 << 18);
+    auto one = [&](std::int64_t b) {
+      Eigen::Map<Mat, 0, Stride> c(g.c + b * g.stride_c, g.m, g.n, Stride(g.ldc));
+      auto product = [&](const auto& a, const auto& bm) {
+        if (g.beta == T(0)) c.noalias() = g.alpha * (a * bm);
+        else c = g.beta * c + g.alpha * (a * bm);
+      };
+      auto with_b = [&](const auto& a) {
+        if (g.trans_b)
+          product(a, Eigen::Map<const ColMat, 0, Stride>(g.b + b * g.stride_b, g.k, g.n, Stride(g.ldb)));
+        else
+          product(a, Eigen::Map<const Mat, 0, Stride>(g.b + b * g.stride_b, g.k, g.n, Stride(g.ldb)));
+      };
+      if (g.trans_a) with_b(Eigen::Map<const ColMat, 0, Stride>(g.a + b * g.stride_a, g.m, g.k, Stride(g.lda)));
+      else with_b(Eigen::Map<const Mat, 0, Stride>(g.a + b * g.stride_a, g.m, g.k, Stride(g.lda)));
+    };
+    if (small && g.batch > 1) {
+      cpu::parallel_for(g.batch, g.m * g.n * g.k, one);
+    } else {
+      for (std::int64_t b = 0; b < g.batch; ++b) one(b);
+    }
+  }
+};
+
+}  // namespace trustml::kernels

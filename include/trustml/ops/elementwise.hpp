@@ -1,0 +1,186 @@
+// trustml/ops/elementwise.hpp: elementwise arithmetic and math, with PyTorch broadcasting.
+//
+// Each primitive computes its output with a shared functor (kernels/functors.hpp) and records
+// itself; its derivative rule is in autograd/derivatives.hpp. Composites (silu, prelu, gelu) are
+// written from primitives and need no rule. Activations with a kink (relu, clamp, maximum) are real
+// only; the smooth functions also take complex input.
+#pragma once
+
+#include <cmath>
+
+#include "trustml/ops/common.hpp"
+
+namespace trustml {
+
+namespace ops {
+template <Op op, class F, class T, class D>
+Tensor<T, D> unary(const Tensor<T, D>& a, F f) {
+  return record<op>(unary_map<T>(a, f), NoAttrs{}, a);
+}
+template <Op op, class F, class T, class D>
+Tensor<T, D> binary(const Tensor<T, D>& a, const Tensor<T, D>& b, F f) {
+  return record<op>(binary_map<T>(op_name(op), a, b, f), NoAttrs{}, a, b);
+}
+template <class T>
+concept RealFloating = std::same_as<T, float> || std::same_as<T, double>;
+}  // namespace ops
+
+// ---- arithmetic ----
+template <FloatingScalar T, class D>
+Tensor<T, D> add(const Tensor<T, D>& a, const Tensor<T, D>& b) { return ops::binary<Op::add>(a, b, fn::Add{}); }
+template <FloatingScalar T, class D>
+Tensor<T, D> sub(const Tensor<T, D>& a, const Tensor<T, D>& b) { return ops::binary<Op::sub>(a, b, fn::Sub{}); }
+template <FloatingScalar T, class D>
+Tensor<T, D> mul(const Tensor<T, D>& a, const Tensor<T, D>& b) { return ops::binary<Op::mul>(a, b, fn::Mul{}); }
+template <FloatingScalar T, class D>
+Tensor<T, D> div(const Tensor<T, D>& a, const Tensor<T, D>& b) { return ops::binary<Op::div>(a, b, fn::Div{}); }
+template <FloatingScalar T, class D>
+Tensor<T, D> neg(const Tensor<T, D>& a) { return ops::unary<Op::neg>(a, fn::Neg{}); }
+
+// a * s and a + s for a host scalar s (no tensor is made for s).
+template <FloatingScalar T, class D>
+Tensor<T, D> scale(const Tensor<T, D>& a, T s) {
+  auto out = ops::unary_map<T>(a, fn::Scale<value_t<T, D>>{ops::device_value<T, D>(s)});
+  return ops::record<Op::scale>(out, s, a);
+}
+template <FloatingScalar T, class D>
+Tensor<T, D> add_scalar(const Tensor<T, D>& a, T s) {
+  auto out = ops::unary_map<T>(a, fn::AddScalar<value_t<T, D>>{ops::device_value<T, D>(s)});
+  return ops::record<Op::add_scalar>(out, s, a);
+}
+
+// ---- smooth math (real and complex) ----
+template <FloatingScalar T, class D>
+Tensor<T, D> exp(const Tensor<T, D>& a) { return ops::unary<Op::exp>(a, fn::Exp{}); }
+template <FloatingScalar T, class D>
+Tensor<T, D> log(const Tensor<T, D>& a) { return ops::unary<Op::log>(a, fn::Log{}); }
+template <FloatingScalar T, class D>
+Tensor<T, D> sqrt(const Tensor<T, D>& a) { return ops::unary<Op::sqrt>(a, fn::Sqrt{}); }
+template <FloatingScalar T, class D>
+Tensor<T, D> sin(const Tensor<T, D>& a) { return ops::unary<Op::sin>(a, fn::Sin{}); }
+template <FloatingScalar T, class D>
+Tensor<T, D> cos(const Tensor<T, D>& a) { return ops::unary<Op::cos>(a, fn::Cos{}); }
+template <FloatingScalar T, class D>
+Tensor<T, D> tanh(const Tensor<T, D>& a) { return ops::unary<Op::tanh>(a, fn::Tanh{}); }
+template <FloatingScalar T, class D>
+Tensor<T, D> sigmoid(const Tensor<T, D>& a) { return ops::unary<Op::sigmoid>(a, fn::Sigmoid{}); }
+// a^p for a real exponent p.
+template <FloatingScalar T, class D>
+Tensor<T, D> pow(const Tensor<T, D>& a, real_t<T> p) {
+  auto out = ops::unary_map<T>(a, fn::Pow<real_t<T>>{p});
+  return ops::record<Op::pow>(out, p, a);
+}
+// |a|; for complex input the result is real.
+template <FloatingScalar T, class D>
+Tensor<real_t<T>, D> abs(const Tensor<T, D>& a) {
+  return ops::record<Op::abs>(ops::unary_map<real_t<T>>(a, fn::Abs<real_t<T>>{}), NoAttrs{}, a);
+}
+
+// ---- activations and comparisons (real) ----
+template <ops::RealFloating T, class D>
+Tensor<T, D> erf(const Tensor<T, D>& a) { return ops::unary<Op::erf>(a, fn::Erf{}); }
+template <ops::RealFloating T, class D>
+Tensor<T, D> relu(const Tensor<T, D>& a) { return ops::unary<Op::relu>(a, fn::Relu{}); }
+template <ops::RealFloating T, class D>
+Tensor<T, D> leaky_relu(const Tensor<T, D>& a, T slope = T(0.01)) {
+  return ops::record<Op::leaky_relu>(ops::unary_map<T>(a, fn::LeakyRelu<T>{slope}), slope, a);
+}
+template <ops::RealFloating T, class D>
+Tensor<T, D> clamp(const Tensor<T, D>& a, T lo, T hi) {
+  TRUSTML_CHECK(lo <= hi, "clamp", "lower bound ", lo, " exceeds upper bound ", hi);
+  return ops::record<Op::clamp>(ops::unary_map<T>(a, fn::Clamp<T>{lo, hi}), fn::Clamp<T>{lo, hi}, a);
+}
+template <ops::RealFloating T, class D>
+Tensor<T, D> maximum(const Tensor<T, D>& a, const Tensor<T, D>& b) {
+  return ops::binary<Op::maximum>(a, b, fn::Maximum{});
+}
+template <ops::RealFloating T, class D>
+Tensor<T, D> minimum(const Tensor<T, D>& a, const Tensor<T, D>& b) {
+  return ops::binary<Op::minimum>(a, b, fn::Minimum{});
+}
+// cond ? a : b elementwise (cond nonzero means true); all three broadcast together.
+template <FloatingScalar T, class D>
+Tensor<T, D> where(const Tensor<T, D>& cond, const Tensor<T, D>& a, const Tensor<T, D>& b) {
+  const Shape s = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
+  auto out = Tensor<T, D>::empty(s);
+  kernels::Kernels<D>::map(s, ops::dptr(out), fn::Where{}, ops::strided(cond, s), ops::strided(a, s),
+                           ops::strided(b, s));
+  return ops::record<Op::where>(out, NoAttrs{}, cond.detach(), a, b);
+}
+// Masks (not differentiable): a > 0; lo <= a <= hi; 1, 1/2 or 0 as a >, ==, < b.
+template <ops::RealFloating T, class D>
+Tensor<T, D> step(const Tensor<T, D>& a) { return ops::unary_map<T>(a, fn::Step{}); }
+template <ops::RealFloating T, class D>
+Tensor<T, D> in_range(const Tensor<T, D>& a, T lo, T hi) { return ops::unary_map<T>(a, fn::InRange<T>{lo, hi}); }
+template <ops::RealFloating T, class D>
+Tensor<T, D> max_mask(const Tensor<T, D>& a, const Tensor<T, D>& b) {
+  return ops::binary_map<T>("max_mask", a, b, fn::MaxMask{});
+}
+
+// ---- composites ----
+template <ops::RealFloating T, class D>
+Tensor<T, D> silu(const Tensor<T, D>& a) { return mul(a, sigmoid(a)); }
+// Exact GELU, x * Phi(x), as PyTorch's default.
+template <ops::RealFloating T, class D>
+Tensor<T, D> gelu(const Tensor<T, D>& a) {
+  return mul(scale(a, T(0.5)), add_scalar(erf(scale(a, T(0.70710678118654752440))), T(1)));
+}
+// max(0, x) + weight * min(0, x), weight broadcast against x (one slope, or one per channel [C, 1, 1]).
+template <ops::RealFloating T, class D>
+Tensor<T, D> prelu(const Tensor<T, D>& a, const Tensor<T, D>& weight) {
+  return add(relu(a), mul(weight, neg(relu(neg(a)))));
+}
+
+// ---- complex parts ----
+template <FloatingScalar T, class D>
+Tensor<T, D> conj(const Tensor<T, D>& a) {
+  if constexpr (!is_complex_v<T>) return a;
+  else return ops::unary<Op::conj>(a, fn::Conj{});
+}
+template <FloatingScalar T, class D>
+Tensor<real_t<T>, D> real(const Tensor<T, D>& a) {
+  if constexpr (!is_complex_v<T>) return a;
+  else return ops::record<Op::real>(ops::unary_map<real_t<T>>(a, fn::Real<real_t<T>>{}), NoAttrs{}, a);
+}
+template <FloatingScalar T, class D>
+Tensor<real_t<T>, D> imag(const Tensor<T, D>& a) {
+  using R = real_t<T>;
+  if constexpr (!is_complex_v<T>) return Tensor<R, D>::zeros(a.shape());
+  else return ops::record<Op::imag>(ops::unary_map<R>(a, fn::Imag<R>{}), NoAttrs{}, a);
+}
+template <FloatingScalar T, class D>
+Tensor<real_t<T>, D> angle(const Tensor<T, D>& a) {
+  using R = real_t<T>;
+  return ops::record<Op::angle>(ops::unary_map<R>(a, fn::Angle<R>{}), NoAttrs{}, a);
+}
+// re + i im.
+template <ops::RealFloating R, class D>
+Tensor<std::complex<R>, D> make_complex(const Tensor<R, D>& re, const Tensor<R, D>& im) {
+  using C = std::complex<R>;
+  auto out = ops::binary_map<C>("make_complex", re, im, fn::MakeComplex<value_t<C, D>>{});
+  return ops::record<Op::make_complex>(out, NoAttrs{}, re, im);
+}
+
+// ---- operators ----
+template <FloatingScalar T, class D>
+Tensor<T, D> operator+(const Tensor<T, D>& a, const Tensor<T, D>& b) { return add(a, b); }
+template <FloatingScalar T, class D>
+Tensor<T, D> operator-(const Tensor<T, D>& a, const Tensor<T, D>& b) { return sub(a, b); }
+template <FloatingScalar T, class D>
+Tensor<T, D> operator*(const Tensor<T, D>& a, const Tensor<T, D>& b) { return mul(a, b); }
+template <FloatingScalar T, class D>
+Tensor<T, D> operator/(const Tensor<T, D>& a, const Tensor<T, D>& b) { return div(a, b); }
+template <FloatingScalar T, class D>
+Tensor<T, D> operator-(const Tensor<T, D>& a) { return neg(a); }
+template <FloatingScalar T, class D>
+Tensor<T, D> operator*(const Tensor<T, D>& a, std::type_identity_t<T> s) { return scale(a, s); }
+template <FloatingScalar T, class D>
+Tensor<T, D> operator*(std::type_identity_t<T> s, const Tensor<T, D>& a) { return scale(a, s); }
+template <FloatingScalar T, class D>
+Tensor<T, D> operator/(const Tensor<T, D>& a, std::type_identity_t<T> s) { return scale(a, T(1) / s); }
+template <FloatingScalar T, class D>
+Tensor<T, D> operator+(const Tensor<T, D>& a, std::type_identity_t<T> s) { return add_scalar(a, s); }
+template <FloatingScalar T, class D>
+Tensor<T, D> operator-(const Tensor<T, D>& a, std::type_identity_t<T> s) { return add_scalar(a, -s); }
+
+}  // namespace trustml

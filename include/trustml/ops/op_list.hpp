@@ -1,0 +1,77 @@
+// trustml/ops/op_list.hpp: the single source of truth for the ops of the library.
+//
+// Each op is one line X(name, kind), grouped by family:
+//   primitive           has a derivative rule Rule<Op::name> in autograd/derivatives.hpp
+//                       (a missing rule is a compile error, checked at the end of that file);
+//   composite           written from primitives, so its derivative comes for free;
+//   non_differentiable  returns indices or masks.
+// The Op enum, the op-name table and the test that every op has a gradcheck are generated from it.
+#pragma once
+
+#define TRUSTML_OPS_ELEMENTWISE(X)                                                                      \
+  X(add, primitive) X(sub, primitive) X(mul, primitive) X(div, primitive) X(neg, primitive)             \
+  X(exp, primitive) X(log, primitive) X(sqrt, primitive) X(pow, primitive) X(abs, primitive)            \
+  X(sin, primitive) X(cos, primitive) X(tanh, primitive) X(sigmoid, primitive) X(relu, primitive)       \
+  X(leaky_relu, primitive) X(prelu, composite) X(silu, composite) X(erf, primitive) X(gelu, composite)                    \
+  X(clamp, primitive) X(where, primitive) X(maximum, primitive) X(minimum, primitive)                   \
+  X(scale, primitive) X(add_scalar, primitive) X(step, non_differentiable)                     \
+  X(in_range, non_differentiable) X(max_mask, non_differentiable)
+
+#define TRUSTML_OPS_REDUCE(X)                                                                          \
+  X(sum, primitive) X(mean, composite) X(amax, primitive) X(amin, primitive) X(argmax, non_differentiable) \
+  X(var, composite) X(logsumexp, composite) X(norm, composite)
+
+#define TRUSTML_OPS_MOVEMENT(X)                                                                        \
+  X(reshape, primitive) X(permute, primitive) X(transpose, composite) X(slice, primitive)              \
+  X(expand, primitive) X(slice_backward, primitive) X(pad, composite) X(squeeze, composite) X(unsqueeze, composite) X(contiguous, primitive)          \
+  X(to_device, primitive) X(cast, primitive)
+
+#define TRUSTML_OPS_LINALG(X) X(matmul, primitive)
+
+#define TRUSTML_OPS_COMPLEX(X) \
+  X(conj, primitive) X(real, primitive) X(imag, primitive) X(angle, primitive) X(make_complex, primitive)
+
+#define TRUSTML_OPS_NN(X) \
+  X(softmax, composite) X(log_softmax, composite) X(cross_entropy, composite) X(mse, composite)
+
+// Convolution, pooling and resampling (ops/conv.hpp, ops/pool.hpp).
+#define TRUSTML_OPS_CONV(X)
+
+// FFT (ops/fft.hpp) and indexing: concat, stack, index_select, gather, scatter_add, embedding (ops/index.hpp).
+#define TRUSTML_OPS_FFT_INDEX(X)
+
+#define TRUSTML_OPS(X)        \
+  TRUSTML_OPS_ELEMENTWISE(X)  \
+  TRUSTML_OPS_REDUCE(X)       \
+  TRUSTML_OPS_MOVEMENT(X)     \
+  TRUSTML_OPS_LINALG(X)       \
+  TRUSTML_OPS_COMPLEX(X)      \
+  TRUSTML_OPS_NN(X)           \
+  TRUSTML_OPS_CONV(X)         \
+  TRUSTML_OPS_FFT_INDEX(X)
+
+namespace trustml {
+
+enum class OpKind { primitive, composite, non_differentiable };
+
+enum class Op {
+#define TRUSTML_OP_ENUM(name, kind) name,
+  TRUSTML_OPS(TRUSTML_OP_ENUM)
+#undef TRUSTML_OP_ENUM
+};
+
+struct OpInfo {
+  const char* name;
+  OpKind kind;
+};
+
+inline constexpr OpInfo kOps[] = {
+#define TRUSTML_OP_INFO(name, kind) {#name, OpKind::kind},
+    TRUSTML_OPS(TRUSTML_OP_INFO)
+#undef TRUSTML_OP_INFO
+};
+
+constexpr const char* op_name(Op op) { return kOps[static_cast<int>(op)].name; }
+constexpr OpKind op_kind(Op op) { return kOps[static_cast<int>(op)].kind; }
+
+}  // namespace trustml
