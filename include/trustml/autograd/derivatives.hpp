@@ -18,7 +18,10 @@
 #include <tuple>
 
 #include "trustml/autograd/record.hpp"
+#include "trustml/ops/conv.hpp"
 #include "trustml/ops/elementwise.hpp"
+#include "trustml/ops/fft.hpp"
+#include "trustml/ops/index.hpp"
 #include "trustml/ops/linalg.hpp"
 #include "trustml/ops/movement.hpp"
 #include "trustml/ops/reduce.hpp"
@@ -198,8 +201,39 @@ TRUSTML_RULE(matmul, inputs) {
 }
 
 // ---- convolution, pooling and resampling ----
+// im2col and col2im are each other's adjoint; padding taps carry no gradient.
+TRUSTML_RULE(im2col, nothing) { return grads(ops::run_col2im(c.grad, c.attrs.win)); }
+TRUSTML_RULE(col2im, nothing) { return grads(ops::run_im2col(c.grad, c.attrs, InT<C>(0))); }
 
 // ---- FFT and indexing ----
+// fft2c and ifft2c are unitary: each one's adjoint is the other.
+TRUSTML_RULE(fft2c, nothing) { return grads(ifft2c(c.grad)); }
+TRUSTML_RULE(ifft2c, nothing) { return grads(fft2c(c.grad)); }
+// Each input gets its slice of g.
+TRUSTML_RULE(concat, nothing) {
+  using G = std::decay_t<decltype(c.grad)>;
+  std::vector<G> out;
+  std::int64_t start = 0;
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    const std::int64_t n = c.in_shape(i)[c.attrs.dim];
+    out.push_back(c.needs(i) ? slice(c.grad, c.attrs.dim, start, start + n, 1) : G());
+    start += n;
+  }
+  return out;
+}
+// gather reads x at the index; its adjoint adds g back at the index, and scatter_add's source
+// gradient reads g at the index.
+TRUSTML_RULE(gather, nothing) {
+  using G = std::decay_t<decltype(c.grad)>;
+  return grads(ops::scatter_add_unchecked(G::zeros(c.template in_shape<0>()), c.attrs.dim, c.attrs.index("gather"),
+                                          c.grad));
+}
+TRUSTML_RULE(scatter_add, nothing) {
+  using G = std::decay_t<decltype(c.grad)>;
+  return grads(c.grad, c.template needs<1>()
+                           ? ops::gather_unchecked(c.grad, c.attrs.dim, c.attrs.index("scatter_add"))
+                           : G());
+}
 
 // Every primitive in ops/op_list.hpp must have a rule above.
 #define TRUSTML_REQUIRE_RULE(name, kind)                                                                   \

@@ -35,14 +35,27 @@ void check_finite(const Tensor<T, D>& t, const char* what, const char* op) {
 inline void run_graph(const std::vector<Node*>& roots, const RunContext& ctx, bool prune_to_captured) {
   thread_local std::uint64_t epoch = 0;
   const std::uint64_t run = ++epoch;
-  std::vector<Node*> stack, order;
+  // Work lists are reused across runs (small graphs would otherwise pay for their allocations),
+  // except in a run started from inside another one (by a hook).
+  struct Scratch {
+    std::vector<Node*> stack, order, seen;
+  };
+  thread_local Scratch shared;
+  thread_local int depth = 0;
+  Scratch nested;
+  Scratch& scratch = depth == 0 ? shared : nested;
+  struct DepthGuard {
+    int& d;
+    ~DepthGuard() { --d; }
+  } depth_guard{++depth};
+  auto& [stack, order, seen] = scratch;
+  stack.clear(), order.clear(), seen.clear();
   for (Node* r : roots) {
     if (r->visit_epoch == run) continue;
     r->visit_epoch = run;
     r->pending = 0;
     stack.push_back(r);
   }
-  std::vector<Node*> seen;
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
@@ -106,15 +119,15 @@ void seed(const Tensor<T, D>& output, const Tensor<T, D>& grad_output, const cha
 
 // Gradients of sum(grad_outputs[i] * outputs[i]) with respect to `inputs`, without touching any
 // .grad. With create_graph the results are themselves on the tape (Hessian-vector products).
-template <class T, class D>
-std::vector<Tensor<T, D>> grad(const std::vector<Tensor<T, D>>& outputs, const std::vector<Tensor<T, D>>& inputs,
-                               const std::vector<Tensor<T, D>>& grad_outputs = {}, bool retain_graph = false,
+template <class T, class TOut, class D>
+std::vector<Tensor<T, D>> grad(const std::vector<Tensor<TOut, D>>& outputs, const std::vector<Tensor<T, D>>& inputs,
+                               const std::vector<Tensor<TOut, D>>& grad_outputs = {}, bool retain_graph = false,
                                bool create_graph = false, bool allow_unused = false) {
   TRUSTML_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), "grad", grad_outputs.size(),
                 " grad_outputs for ", outputs.size(), " outputs");
   std::vector<Node*> roots;
   for (std::size_t i = 0; i < outputs.size(); ++i)
-    seed(outputs[i], grad_outputs.empty() ? Tensor<T, D>() : grad_outputs[i], "grad", roots);
+    seed(outputs[i], grad_outputs.empty() ? Tensor<TOut, D>() : grad_outputs[i], "grad", roots);
   std::vector<std::shared_ptr<Node>> sinks;
   for (const auto& in : inputs) {
     TRUSTML_CHECK(in.requires_grad(), "grad", "an input (shape ", in.shape(), ") does not require grad");

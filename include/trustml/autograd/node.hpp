@@ -3,12 +3,14 @@
 // Every tensor that requires a gradient points at one Node: the op that produced it (its grad_fn)
 // or, for a leaf, the node that accumulates into its .grad. A node's only strong references are its
 // edges to the nodes of its inputs, so a graph is a DAG of shared pointers owned from the outputs.
-// Destroying a long chain would recurse once per node; ~Node instead hands children whose last
-// reference it holds to a thread-local queue, so a chain of a million ops is freed in a loop.
+// Destroying a long chain would recurse once per node; node destructors instead hand children whose
+// last reference they hold to a thread-local queue (release_edges), so a chain of a million ops is
+// freed in a loop.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 namespace trustml::autograd {
@@ -28,21 +30,7 @@ struct RunContext {
 
 class Node {
  public:
-  virtual ~Node() {
-    thread_local std::vector<std::shared_ptr<Node>>* queue = nullptr;
-    std::vector<std::shared_ptr<Node>> local;
-    const bool outermost = queue == nullptr;
-    if (outermost) queue = &local;
-    for (auto& e : edges_)
-      if (e.node && e.node.use_count() == 1) queue->push_back(std::move(e.node));
-    if (!outermost) return;
-    while (!queue->empty()) {
-      auto last = std::move(queue->back());
-      queue->pop_back();
-      last.reset();  // may push that node's children onto the queue
-    }
-    queue = nullptr;
-  }
+  virtual ~Node() = default;
 
   virtual const char* name() const = 0;
   // Consumes the accumulated output gradient and pushes input gradients along the edges.
@@ -55,8 +43,8 @@ class Node {
   // True for the node that accumulates into a leaf's .grad.
   virtual bool is_accumulator() const { return false; }
 
-  std::vector<Edge>& edges() { return edges_; }
-  const std::vector<Edge>& edges() const { return edges_; }
+  std::span<Edge> edges() { return {edges_, n_edges_}; }
+  std::span<const Edge> edges() const { return {edges_, n_edges_}; }
 
   // Engine bookkeeping, valid during one run.
   std::uint64_t visit_epoch = 0;
@@ -65,7 +53,35 @@ class Node {
   bool capture = false;
 
  protected:
-  std::vector<Edge> edges_;
+  // Node types own their edges (a fixed array for a fixed arity, so recording allocates nothing for
+  // them) and point the base at them.
+  void set_edges(Edge* data, std::size_t n) {
+    edges_ = data;
+    n_edges_ = n;
+  }
+
+  // Called by the destructor of every node type that owns edges, before the edges are destroyed:
+  // children whose last reference this node holds go to a thread-local queue that the outermost
+  // call drains, so freeing a chain of a million nodes never recurses.
+  static void release_edges(std::span<Edge> edges) {
+    thread_local std::vector<std::shared_ptr<Node>>* queue = nullptr;
+    std::vector<std::shared_ptr<Node>> local;
+    const bool outermost = queue == nullptr;
+    if (outermost) queue = &local;
+    for (auto& e : edges)
+      if (e.node && e.node.use_count() == 1) queue->push_back(std::move(e.node));
+    if (!outermost) return;
+    while (!queue->empty()) {
+      auto last = std::move(queue->back());
+      queue->pop_back();
+      last.reset();  // may push that node's children onto the queue
+    }
+    queue = nullptr;
+  }
+
+ private:
+  Edge* edges_ = nullptr;
+  std::size_t n_edges_ = 0;
 };
 
 // Whether ops record onto the tape (thread-local, like PyTorch's grad mode).

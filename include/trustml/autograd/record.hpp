@@ -17,6 +17,7 @@
 
 #include "trustml/autograd/node.hpp"
 #include "trustml/core/tensor.hpp"
+#include "trustml/kernels/functors.hpp"
 #include "trustml/ops/op_list.hpp"
 
 namespace trustml::autograd {
@@ -84,9 +85,28 @@ class AccumulateGrad final : public GradSink<T, D> {
     if (!ctx.accumulate_leaves) return;
     auto leaf = leaf_.lock();
     if (!leaf) return;
-    if (!ctx.create_graph) g = g.detach();
-    if (!leaf->grad) leaf->grad = g.impl_ptr();
-    else leaf->grad = GradSink<T, D>::add_grads(Tensor<T, D>(leaf->grad), g).impl_ptr();
+    if (leaf->grad) {
+      Tensor<T, D> current(leaf->grad);
+      const bool in_place = !ctx.create_graph && !leaf->grad->node && current.is_contiguous() &&
+                            leaf->grad.use_count() == 2 && current.storage().use_count() == 1 &&
+                            current.shape() == g.shape();
+      if (in_place) {  // .grad += g, as PyTorch: accumulation over many backwards allocates nothing
+        using V = typename D::template value_t<T>;
+        auto* out = reinterpret_cast<V*>(current.data());
+        kernels::Kernels<D>::map(g.shape(), out, fn::Add{}, kernels::Strided<V>{out, current.strides()},
+                                 kernels::Strided<V>{reinterpret_cast<const V*>(g.data()), g.strides()});
+        current.bump_version();
+      } else {
+        leaf->grad = GradSink<T, D>::add_grads(current, g).impl_ptr();
+      }
+    } else if (ctx.create_graph) {
+      leaf->grad = g.impl_ptr();
+    } else {
+      // A gradient nobody else holds becomes .grad as it is; otherwise .grad gets its own copy, so
+      // that a later in-place change of .grad (an optimizer's) cannot reach another tensor.
+      const bool sole = g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous();
+      leaf->grad = sole ? g.impl_ptr() : g.clone().impl_ptr();
+    }
   }
 
  private:
@@ -167,19 +187,20 @@ class OpNode final : public GradSink<typename Out::value_type, typename Out::dev
   static constexpr Save save = Rule<op>::save;
 
   OpNode(const Attrs& attrs, const Out& out, const Ins&... ins)
-      : attrs_(attrs), in_shapes{ins.shape()...} {
-    this->edges_ = {Edge{gradient_edge(ins)}...};
+      : in_shapes{ins.shape()...}, edge_storage_{Edge{gradient_edge(ins)}...}, attrs_(attrs) {
+    this->set_edges(edge_storage_.data(), edge_storage_.size());
     if constexpr (saves_inputs(save)) inputs_ = std::tuple<Saved<typename Ins::value_type, typename Ins::device_type>...>(
                                           Saved<typename Ins::value_type, typename Ins::device_type>(ins)...);
     if constexpr (saves_output(save)) output_ = Saved<typename Out::value_type, typename Out::device_type>(out);
   }
 
+  ~OpNode() override { Node::release_edges(this->edges()); }
   const char* name() const override { return op_name(op); }
 
   template <std::size_t I>
   auto unpack_input() const {
     static_assert(saves_inputs(save), "trustml: this rule reads an input but does not declare Save::inputs");
-    return std::get<I>(inputs_).unpack(this->edges_[I].node, op_name(op));
+    return std::get<I>(inputs_).unpack(this->edges()[I].node, op_name(op));
   }
   auto unpack_output() const {
     static_assert(saves_output(save), "trustml: this rule reads the output but does not declare Save::output");
@@ -187,7 +208,7 @@ class OpNode final : public GradSink<typename Out::value_type, typename Out::dev
     return output_.unpack(std::static_pointer_cast<Node>(self), op_name(op));
   }
 
-  void apply(const RunContext& ctx) override {
+  void apply(const RunContext&) override {
     Out g = this->take_grad();
     RuleContext<OpNode> c{*this, g, attrs_};
     auto grads = Rule<op>::backward(c);
@@ -215,7 +236,7 @@ class OpNode final : public GradSink<typename Out::value_type, typename Out::dev
       return;
     } else {
       static_assert(std::is_same_v<G, In>, "trustml: a rule returned a gradient of another type than its input");
-      auto& edge = this->edges_[I].node;
+      auto& edge = this->edges()[I].node;
       if (!edge || !g.defined()) return;
       if (!(g.shape() == in_shapes[I])) g = sum_to(g, in_shapes[I]);
       if (nan_check_flag()) check_finite(g, "the gradient", op_name(op));
@@ -223,6 +244,7 @@ class OpNode final : public GradSink<typename Out::value_type, typename Out::dev
     }
   }
 
+  std::array<Edge, sizeof...(Ins)> edge_storage_;
   Attrs attrs_;
   [[no_unique_address]] std::conditional_t<saves_inputs(save),
                                            std::tuple<Saved<typename Ins::value_type, typename Ins::device_type>...>,
@@ -241,11 +263,75 @@ bool any_requires_grad(const Ins&... ins) {
 template <Op op, class Attrs, class Out, class... Ins>
 Out record(Out out, const Attrs& attrs, const Ins&... ins) {
   if (nan_check_flag()) check_finite(out, "its output", op_name(op));
-  if constexpr (op_kind(op) == OpKind::primitive) {
+  // Integer tensors (indices) go through views and copies too, but never carry gradients.
+  if constexpr (op_kind(op) == OpKind::primitive && FloatingScalar<typename Out::value_type>) {
     if (grad_enabled() && any_requires_grad(ins...)) {
       out.impl()->node = std::make_shared<OpNode<op, Attrs, Out, Ins...>>(attrs, out, ins...);
     }
   }
+  return out;
+}
+
+// Ops over a runtime number of inputs of one type (concat) record with record_list. The rule gets
+// c.grad, c.attrs, c.size() and, for input i < c.size(), c.needs(i) and c.in_shape(i); it returns a
+// std::vector with one gradient (or an undefined tensor) per input, and saves nothing.
+template <Op op, class Attrs, class T, class D>
+class ListOpNode;
+template <class NodeT>
+struct ListRuleContext {
+  const NodeT& node;
+  const typename NodeT::OutTensor& grad;
+  const typename NodeT::AttrsType& attrs;
+
+  std::size_t size() const { return node.in_shapes.size(); }
+  bool needs(std::size_t i) const { return node.edges()[i].node != nullptr; }
+  const Shape& in_shape(std::size_t i) const { return node.in_shapes[i]; }
+};
+
+template <Op op, class Attrs, class T, class D>
+class ListOpNode final : public GradSink<T, D> {
+ public:
+  using OutTensor = Tensor<T, D>;
+  using AttrsType = Attrs;
+  static_assert(Rule<op>::save == Save::nothing, "trustml: a rule over a list of inputs cannot save tensors");
+
+  ListOpNode(const Attrs& attrs, const std::vector<Tensor<T, D>>& ins) : attrs_(attrs) {
+    for (const auto& t : ins) {
+      edge_storage_.push_back(Edge{gradient_edge(t)});
+      in_shapes.push_back(t.shape());
+    }
+    this->set_edges(edge_storage_.data(), edge_storage_.size());
+  }
+  ~ListOpNode() override { Node::release_edges(this->edges()); }
+
+  const char* name() const override { return op_name(op); }
+
+  void apply(const RunContext&) override {
+    Tensor<T, D> g = this->take_grad();
+    ListRuleContext<ListOpNode> c{*this, g, attrs_};
+    std::vector<Tensor<T, D>> grads = Rule<op>::backward(c);
+    for (std::size_t i = 0; i < grads.size(); ++i) {
+      auto& edge = this->edges()[i].node;
+      if (!edge || !grads[i].defined()) continue;
+      if (nan_check_flag()) check_finite(grads[i], "the gradient", op_name(op));
+      static_cast<GradSink<T, D>*>(edge.get())->accumulate(std::move(grads[i]));
+    }
+  }
+
+  std::vector<Shape> in_shapes;
+
+ private:
+  std::vector<Edge> edge_storage_;
+  Attrs attrs_;
+};
+
+template <Op op, class Attrs, class T, class D>
+Tensor<T, D> record_list(Tensor<T, D> out, const Attrs& attrs, const std::vector<Tensor<T, D>>& ins) {
+  static_assert(op_kind(op) == OpKind::primitive, "trustml: record_list is for primitive ops");
+  if (nan_check_flag()) check_finite(out, "its output", op_name(op));
+  bool any = false;
+  for (const auto& t : ins) any = any || t.requires_grad();
+  if (grad_enabled() && any) out.impl()->node = std::make_shared<ListOpNode<op, Attrs, T, D>>(attrs, ins);
   return out;
 }
 

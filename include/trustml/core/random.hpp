@@ -7,6 +7,7 @@
 // (SC'11); the constants are those of Random123 and of cuRAND's Philox.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "trustml/core/config.hpp"

@@ -92,6 +92,7 @@ concept ComplexLike = requires(C c) {
   c.imag();
 };
 #define TRUSTML_COMPLEX_MATH(name)                                                \
+  TRUSTML_HD_HOST_INSTANCE                                                        \
   template <ComplexLike C>                                                        \
   TRUSTML_HD inline C name(const C& z) {                                          \
     using std::name;                                                              \
@@ -105,6 +106,7 @@ TRUSTML_COMPLEX_MATH(cos)
 TRUSTML_COMPLEX_MATH(tanh)
 TRUSTML_COMPLEX_MATH(conj)
 #undef TRUSTML_COMPLEX_MATH
+TRUSTML_HD_HOST_INSTANCE
 template <ComplexLike C>
 TRUSTML_HD inline auto abs(const C& z) {
   using std::abs;
@@ -114,6 +116,7 @@ template <ComplexLike C>
 TRUSTML_HD inline auto real(const C& z) { return z.real(); }
 template <ComplexLike C>
 TRUSTML_HD inline auto imag(const C& z) { return z.imag(); }
+TRUSTML_HD_HOST_INSTANCE
 template <ComplexLike C, class P>
 TRUSTML_HD inline C pow(const C& z, P p) {
   using std::pow;

@@ -32,10 +32,22 @@ struct Storage {
   std::size_t size;
   std::uint64_t version = 0;  // bumped by in-place writes; checked when saved tensors are used
 
-  explicit Storage(std::size_t n) : data(D::template allocate<T>(n)), size(n) {}
-  ~Storage() { D::template deallocate<T>(data, size); }
+  // Small host tensors (scalars, the zeroth-order and per-op-overhead regime) live inside the
+  // Storage object: one allocation per tensor instead of two.
+  static constexpr std::size_t kInlineBytes = 64;
+  static constexpr bool kHost = std::is_same_v<D, Cpu>;
+
+  explicit Storage(std::size_t n)
+      : data(kHost && n * sizeof(T) <= kInlineBytes ? reinterpret_cast<T*>(inline_) : D::template allocate<T>(n)),
+        size(n) {}
+  ~Storage() {
+    if (data != reinterpret_cast<T*>(inline_)) D::template deallocate<T>(data, size);
+  }
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
+
+ private:
+  alignas(64) unsigned char inline_[kHost ? kInlineBytes : 1];
 };
 
 template <class T, class D>
@@ -62,7 +74,7 @@ Tensor<T, D> permute(const Tensor<T, D>&, const std::vector<int>&);
 template <Scalar T, class D>
 Tensor<T, D> transpose(const Tensor<T, D>&, int, int);
 template <Scalar T, class D>
-Tensor<T, D> slice(const Tensor<T, D>&, int, std::int64_t, std::int64_t, std::int64_t);
+Tensor<T, D> slice(const Tensor<T, D>&, int, std::int64_t, std::int64_t, std::int64_t step = 1);
 template <Scalar T, class D>
 Tensor<T, D> expand(const Tensor<T, D>&, const Shape&);
 template <Scalar T, class D>
@@ -233,14 +245,17 @@ class Tensor {
     impl->offset = off;
     return Tensor(std::move(impl));
   }
-  // Contiguous copy of the data (or this tensor when already contiguous), without autograd.
-  Tensor contiguous_data() const {
-    if (is_contiguous()) return *this;
+  // A contiguous copy of the data in new storage, without autograd.
+  Tensor clone() const {
     using V = typename D::template value_t<T>;
     Tensor out = empty(shape());
     kernels::Kernels<D>::map(shape(), reinterpret_cast<V*>(out.data()), IdentityFn{},
                              kernels::Strided<V>{reinterpret_cast<const V*>(data()), strides()});
     return out;
+  }
+  // Contiguous copy of the data (or this tensor when already contiguous), without autograd.
+  Tensor contiguous_data() const {
+    return is_contiguous() ? *this : clone();
   }
 
  private:
@@ -254,6 +269,9 @@ class Tensor {
     else return V(v);
   }
 
+  // The element functors of the factories above. Public because nvcc rejects private or protected
+  // types in the template arguments of a __global__ function (here Kernels<Cuda>'s launches).
+ public:
   template <class V>
   struct ConstFn {
     V value;
@@ -290,6 +308,7 @@ class Tensor {
     }
   };
 
+ private:
   std::shared_ptr<Impl> impl_;
 };
 

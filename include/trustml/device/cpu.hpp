@@ -15,6 +15,7 @@
 //   };
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <cstring>
 #include <new>

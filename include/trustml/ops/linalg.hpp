@@ -47,6 +47,7 @@ template <FloatingScalar T, class D>
 Tensor<T, D> matmul(const Tensor<T, D>& a, const Tensor<T, D>& b) {
   TRUSTML_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul", "needs operands of rank >= 1, got ", a.shape(), " and ",
                 b.shape());
+  if (a.dim() == 1 && b.dim() == 1) return reshape(matmul(unsqueeze(a, 0), unsqueeze(b, 1)), Shape{});
   if (a.dim() == 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
   if (b.dim() == 1) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
   const std::int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);

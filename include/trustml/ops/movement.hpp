@@ -176,7 +176,8 @@ Tensor<T, D2> to(const Tensor<T, D>& a) {
     D::copy_to_host(host.data(), src.data(), host.size());
     auto out = Tensor<T, D2>::empty(a.shape());
     D2::copy_from_host(out.data(), host.data(), host.size());
-    return ops::record<Op::to_device>(out, NoAttrs{}, a);
+    if constexpr (FloatingScalar<T>) return ops::record<Op::to_device>(out, NoAttrs{}, a);
+    else return out;  // int64 (labels, indices) carries no gradient
   }
 }
 

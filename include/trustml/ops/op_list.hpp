@@ -35,10 +35,20 @@
   X(softmax, composite) X(log_softmax, composite) X(cross_entropy, composite) X(mse, composite)
 
 // Convolution, pooling and resampling (ops/conv.hpp, ops/pool.hpp).
-#define TRUSTML_OPS_CONV(X)
+#define TRUSTML_OPS_CONV(X)                                                                              \
+  X(im2col, primitive) X(col2im, primitive) X(conv2d, composite) X(conv_transpose2d, composite)          \
+  X(max_pool2d, composite) X(avg_pool2d, composite) X(adaptive_avg_pool2d, composite)                    \
+  X(upsample_nearest2d, composite) X(pixel_shuffle, composite) X(pixel_unshuffle, composite)
 
 // FFT (ops/fft.hpp) and indexing: concat, stack, index_select, gather, scatter_add, embedding (ops/index.hpp).
-#define TRUSTML_OPS_FFT_INDEX(X)
+#define TRUSTML_OPS_FFT_INDEX(X)                                                                         \
+  X(fft2c, primitive) X(ifft2c, primitive) X(concat, primitive) X(stack, composite)                      \
+  X(index_select, composite) X(gather, primitive) X(scatter_add, primitive) X(embedding, composite)
+
+// Ops a user adds without editing this file: define TRUSTML_EXTRA_OPS(X) before including trustml.
+#ifndef TRUSTML_EXTRA_OPS
+#define TRUSTML_EXTRA_OPS(X)
+#endif
 
 #define TRUSTML_OPS(X)        \
   TRUSTML_OPS_ELEMENTWISE(X)  \
@@ -48,7 +58,8 @@
   TRUSTML_OPS_COMPLEX(X)      \
   TRUSTML_OPS_NN(X)           \
   TRUSTML_OPS_CONV(X)         \
-  TRUSTML_OPS_FFT_INDEX(X)
+  TRUSTML_OPS_FFT_INDEX(X)    \
+  TRUSTML_EXTRA_OPS(X)
 
 namespace trustml {
 

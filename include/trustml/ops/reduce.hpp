@@ -79,6 +79,8 @@ struct SumRed {
   TRUSTML_HD V init() const { return V(0); }
   TRUSTML_HD V step(V acc, V x, std::int64_t) const { return acc + x; }
   TRUSTML_HD V done(V acc, std::int64_t) const { return acc; }
+  // Merges partial results of disjoint parts: lets a device split the reduction across threads.
+  TRUSTML_HD V combine(V a, V b) const { return a + b; }
 };
 template <class V, bool Max>
 struct ExtremumRed {
@@ -90,6 +92,7 @@ struct ExtremumRed {
     return Max ? (x > acc ? x : acc) : (x < acc ? x : acc);
   }
   TRUSTML_HD V done(V acc, std::int64_t) const { return acc; }
+  TRUSTML_HD V combine(V a, V b) const { return step(a, b, 0); }
 };
 template <class V>
 struct ArgmaxRed {

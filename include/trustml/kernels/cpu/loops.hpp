@@ -23,7 +23,7 @@ namespace trustml::kernels {
 
 namespace cpu {
 // Below this many elements a loop runs on one thread: spawning threads costs more than it saves.
-inline constexpr std::int64_t kParallelGrain = 1 << 15;
+inline constexpr std::int64_t kParallelGrain = 1 << 16;
 
 template <class F>
 void parallel_for(std::int64_t n, std::int64_t work_per_item, F&& f) {

@@ -1,0 +1,263 @@
+// trustml/ops/conv.hpp: im2col / col2im and the convolutions built on them (NCHW, PyTorch semantics).
+//
+// im2col unrolls every kernel-sized block of an [N, C, H, W] image into a column of
+// [N, C * kh * kw, L] (L = number of block positions, row-major over the output plane); col2im is
+// its adjoint, summing each column back into the pixels it came from. They are the two primitives
+// here, and each one's derivative is the other. conv2d is im2col followed by one GEMM per image
+// (per group), and conv_transpose2d is that GEMM transposed followed by col2im, so matmul does the
+// heavy work and both get every order of derivative from the rules of im2col, col2im and matmul.
+//
+// The kernels are written row-wise: one functor call fills (im2col) or gathers (col2im) a whole
+// output row, so the inner loop runs over contiguous memory, and no two calls write the same
+// element (no atomics, deterministic sums) on any device.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+
+#include "trustml/ops/elementwise.hpp"
+#include "trustml/ops/linalg.hpp"
+#include "trustml/ops/movement.hpp"
+
+namespace trustml {
+
+// A (height, width) pair of sizes: `2` means (2, 2), `{2, 1}` means height 2, width 1.
+struct Size2 {
+  std::int64_t h = 0, w = 0;
+  Size2(std::int64_t both) : h(both), w(both) {}  // implicit on purpose: an int stands for the pair
+  Size2(std::int64_t height, std::int64_t width) : h(height), w(width) {}
+  friend bool operator==(const Size2&, const Size2&) = default;
+  friend std::ostream& operator<<(std::ostream& os, const Size2& s) { return os << '(' << s.h << ", " << s.w << ')'; }
+};
+
+namespace ops {
+// A kernel sliding over an image of h x w: block (oh, ow), kernel tap (ki, kj) reads pixel
+// (oh * sh - ph + ki * dh, ow * sw - pw + kj * dw); pixels outside the image are padding.
+struct Window2d {
+  std::int64_t h, w, kh, kw, sh, sw, ph, pw, dh, dw;
+  TRUSTML_HD std::int64_t lh() const { return (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1; }
+  TRUSTML_HD std::int64_t lw() const { return (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1; }
+};
+
+template <class T>
+struct Im2colAttr {
+  Window2d win;
+  T pad_value;
+};
+
+// Checks the window parameters of `op` on an image of size `image` (`input` is the shape shown in errors).
+inline Window2d make_window(const char* op, const Shape& input, Size2 image, Size2 kernel, Size2 stride,
+                            Size2 padding, Size2 dilation) {
+  TRUSTML_CHECK(kernel.h > 0 && kernel.w > 0, op, "kernel size must be positive, got ", kernel, " (input ", input,
+                ")");
+  TRUSTML_CHECK(stride.h > 0 && stride.w > 0, op, "stride must be positive, got ", stride, " (input ", input, ")");
+  TRUSTML_CHECK(dilation.h > 0 && dilation.w > 0, op, "dilation must be positive, got ", dilation, " (input ",
+                input, ")");
+  TRUSTML_CHECK(padding.h >= 0 && padding.w >= 0, op, "padding must be non-negative, got ", padding, " (input ",
+                input, ")");
+  const Size2 span{dilation.h * (kernel.h - 1) + 1, dilation.w * (kernel.w - 1) + 1};
+  TRUSTML_CHECK(span.h <= image.h + 2 * padding.h && span.w <= image.w + 2 * padding.w, op, "kernel ", kernel,
+                " with dilation ", dilation, " spans ", span, ", more than the padded image ", image, " with padding ",
+                padding, " (input ", input, ")");
+  return {image.h, image.w, kernel.h, kernel.w, stride.h, stride.w, padding.h, padding.w, dilation.h, dilation.w};
+}
+
+TRUSTML_HD inline std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+
+// The block columns [lo, hi) whose tap at column offset `off` (input column = ow * sw + off) is
+// inside an image of width w; the others read padding.
+struct ValidRange {
+  std::int64_t lo, hi;
+};
+TRUSTML_HD inline ValidRange valid_range(std::int64_t off, std::int64_t sw, std::int64_t w, std::int64_t lw) {
+  std::int64_t lo = off >= 0 ? 0 : ceil_div(-off, sw);
+  std::int64_t hi = w - off > 0 ? ceil_div(w - off, sw) : 0;
+  lo = lo < lw ? lo : lw;
+  hi = hi < lw ? hi : lw;
+  return {lo, hi > lo ? hi : lo};
+}
+
+// One output row of im2col per call: row r = (((n * C + c) * kh + ki) * kw + kj) * lh + oh.
+template <class V>
+struct Im2colRow {
+  const V* x;
+  V* out;
+  Window2d win;
+  V pad;
+  TRUSTML_HD void operator()(std::int64_t r) const {
+    const std::int64_t lh = win.lh(), lw = win.lw();
+    const std::int64_t oh = r % lh;
+    std::int64_t t = r / lh;
+    const std::int64_t kj = t % win.kw;
+    t /= win.kw;
+    const std::int64_t ki = t % win.kh, plane = t / win.kh;
+    V* o = out + r * lw;
+    const std::int64_t ih = oh * win.sh - win.ph + ki * win.dh;
+    if (ih < 0 || ih >= win.h) {
+      for (std::int64_t ow = 0; ow < lw; ++ow) o[ow] = pad;
+      return;
+    }
+    const V* row = x + (plane * win.h + ih) * win.w;
+    const std::int64_t off = kj * win.dw - win.pw;
+    const ValidRange v = valid_range(off, win.sw, win.w, lw);
+    for (std::int64_t ow = 0; ow < v.lo; ++ow) o[ow] = pad;
+    if (win.sw == 1) {
+      for (std::int64_t ow = v.lo; ow < v.hi; ++ow) o[ow] = row[ow + off];
+    } else {
+      for (std::int64_t ow = v.lo; ow < v.hi; ++ow) o[ow] = row[ow * win.sw + off];
+    }
+    for (std::int64_t ow = v.hi; ow < lw; ++ow) o[ow] = pad;
+  }
+};
+
+// One image row of col2im per call (r = (n * C + c) * h + ih): the sum of every column entry
+// that im2col would have read from that row. Each call owns its row, so no writes collide.
+template <class V>
+struct Col2imRow {
+  const V* cols;
+  V* out;
+  Window2d win;
+  TRUSTML_HD void operator()(std::int64_t r) const {
+    const std::int64_t lh = win.lh(), lw = win.lw();
+    const std::int64_t ih = r % win.h, plane = r / win.h;
+    V* o = out + r * win.w;
+    for (std::int64_t iw = 0; iw < win.w; ++iw) o[iw] = V(0);
+    for (std::int64_t ki = 0; ki < win.kh; ++ki) {
+      const std::int64_t t = ih + win.ph - ki * win.dh;  // = oh * sh for the block row that reads ih
+      if (t < 0 || t % win.sh != 0 || t / win.sh >= lh) continue;
+      const std::int64_t oh = t / win.sh;
+      for (std::int64_t kj = 0; kj < win.kw; ++kj) {
+        const V* src = cols + (((plane * win.kh + ki) * win.kw + kj) * lh + oh) * lw;
+        const std::int64_t off = kj * win.dw - win.pw;
+        const ValidRange v = valid_range(off, win.sw, win.w, lw);
+        for (std::int64_t ow = v.lo; ow < v.hi; ++ow) o[ow * win.sw + off] += src[ow];
+      }
+    }
+  }
+};
+
+template <class T, class D>
+Tensor<T, D> run_im2col(const Tensor<T, D>& x, const Window2d& win, T pad_value) {
+  const std::int64_t n = x.size(0), c = x.size(1), lh = win.lh(), lw = win.lw();
+  auto out = Tensor<T, D>::empty(Shape{n, c * win.kh * win.kw, lh * lw});
+  const auto src = x.contiguous_data();
+  Kernels<D>::for_each(n * c * win.kh * win.kw * lh,
+                       Im2colRow<value_t<T, D>>{dptr(src), dptr(out), win, device_value<T, D>(pad_value)});
+  return record<Op::im2col>(out, Im2colAttr<T>{win, pad_value}, x);
+}
+
+template <class T, class D>
+Tensor<T, D> run_col2im(const Tensor<T, D>& cols, const Window2d& win) {
+  const std::int64_t n = cols.size(0), c = cols.size(1) / (win.kh * win.kw);
+  auto out = Tensor<T, D>::empty(Shape{n, c, win.h, win.w});
+  const auto src = cols.contiguous_data();
+  Kernels<D>::for_each(n * c * win.h, Col2imRow<value_t<T, D>>{dptr(src), dptr(out), win});
+  return record<Op::col2im>(out, win, cols);
+}
+
+// 1x1 kernel, stride 1, no padding: im2col is a reshape, and conv a plain GEMM.
+inline bool is_pointwise(const Window2d& win) {
+  return win.kh == 1 && win.kw == 1 && win.sh == 1 && win.sw == 1 && win.ph == 0 && win.pw == 0;
+}
+}  // namespace ops
+
+// [N, C, H, W] -> [N, C * kh * kw, L] (torch.nn.functional.unfold): column l holds the block at
+// position l, channel-major then kernel row then kernel column; taps in the padding read pad_value.
+template <FloatingScalar T, class D>
+Tensor<T, D> im2col(const Tensor<T, D>& x, Size2 kernel, Size2 stride = 1, Size2 padding = 0, Size2 dilation = 1,
+                    std::type_identity_t<T> pad_value = T(0)) {
+  TRUSTML_CHECK(x.dim() == 4, "im2col", "needs input [N, C, H, W], got ", x.shape());
+  const auto win = ops::make_window("im2col", x.shape(), {x.size(2), x.size(3)}, kernel, stride, padding, dilation);
+  return ops::run_im2col(x, win, pad_value);
+}
+
+// [N, C * kh * kw, L] -> [N, C, H, W] with (H, W) = output_size (torch.nn.functional.fold): the
+// adjoint of im2col, each pixel the sum of the column entries taken from it.
+template <FloatingScalar T, class D>
+Tensor<T, D> col2im(const Tensor<T, D>& cols, Size2 output_size, Size2 kernel, Size2 stride = 1, Size2 padding = 0,
+                    Size2 dilation = 1) {
+  TRUSTML_CHECK(cols.dim() == 3, "col2im", "needs columns [N, C * kh * kw, L], got ", cols.shape());
+  TRUSTML_CHECK(output_size.h > 0 && output_size.w > 0, "col2im", "output size must be positive, got ", output_size);
+  const auto win = ops::make_window("col2im", cols.shape(), output_size, kernel, stride, padding, dilation);
+  TRUSTML_CHECK(cols.size(1) % (win.kh * win.kw) == 0, "col2im", "columns ", cols.shape(),
+                " do not hold a whole number of ", kernel, " kernels");
+  TRUSTML_CHECK(cols.size(2) == win.lh() * win.lw(), "col2im", "columns ", cols.shape(), " hold ", cols.size(2),
+                " blocks, but a ", kernel, " kernel over ", output_size, " makes ", win.lh(), " x ", win.lw());
+  return ops::run_col2im(cols, win);
+}
+
+// 2-D cross-correlation (torch.nn.functional.conv2d): x [N, Cin, H, W], weight [Cout, Cin / groups,
+// kh, kw], bias [Cout] or undefined -> [N, Cout, Ho, Wo].
+template <FloatingScalar T, class D>
+Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& weight, const Tensor<T, D>& bias = {},
+                    Size2 stride = 1, Size2 padding = 0, Size2 dilation = 1, std::int64_t groups = 1) {
+  TRUSTML_CHECK(x.dim() == 4 && weight.dim() == 4, "conv2d", "needs input [N, C, H, W] and weight [Cout, C / groups, ",
+                "kh, kw], got ", x.shape(), " and ", weight.shape());
+  const std::int64_t n = x.size(0), cin = x.size(1), cout = weight.size(0);
+  TRUSTML_CHECK(groups > 0 && cout % groups == 0 && weight.size(1) * groups == cin, "conv2d", "input ", x.shape(),
+                " and weight ", weight.shape(), " do not match ", groups, " groups (needs Cin = weight.size(1) * ",
+                "groups and Cout divisible by groups)");
+  TRUSTML_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == cout), "conv2d", "bias ",
+                bias.defined() ? bias.shape() : Shape{}, " does not match weight ", weight.shape());
+  const auto win = ops::make_window("conv2d", x.shape(), {x.size(2), x.size(3)}, {weight.size(2), weight.size(3)},
+                                    stride, padding, dilation);
+  const std::int64_t k = weight.size(1) * win.kh * win.kw, l = win.lh() * win.lw();
+  auto cols = ops::is_pointwise(win) ? reshape(x, {n, cin, l}) : ops::run_im2col(x, win, T(0));
+  Tensor<T, D> out;
+  if (groups == 1) {
+    out = matmul(reshape(weight, {cout, k}), cols);  // weight broadcast over the batch (stride 0, no copy)
+  } else {
+    out = matmul(reshape(weight, {groups, cout / groups, k}), reshape(cols, {n, groups, k, l}));
+  }
+  out = reshape(out, {n, cout, win.lh(), win.lw()});
+  if (bias.defined()) out = add(out, reshape(bias, {cout, 1, 1}));
+  return out;
+}
+
+// The adjoint of conv2d with respect to its input (torch.nn.functional.conv_transpose2d): x [N, Cin,
+// H, W], weight [Cin, Cout / groups, kh, kw], bias [Cout] or undefined -> [N, Cout, Ho, Wo] with
+// Ho = (H - 1) * sh - 2 * ph + dh * (kh - 1) + output_padding_h + 1.
+template <FloatingScalar T, class D>
+Tensor<T, D> conv_transpose2d(const Tensor<T, D>& x, const Tensor<T, D>& weight, const Tensor<T, D>& bias = {},
+                              Size2 stride = 1, Size2 padding = 0, Size2 output_padding = 0, std::int64_t groups = 1,
+                              Size2 dilation = 1) {
+  TRUSTML_CHECK(x.dim() == 4 && weight.dim() == 4, "conv_transpose2d", "needs input [N, C, H, W] and weight [C, ",
+                "Cout / groups, kh, kw], got ", x.shape(), " and ", weight.shape());
+  const std::int64_t n = x.size(0), cin = x.size(1), h = x.size(2), w = x.size(3);
+  TRUSTML_CHECK(groups > 0 && cin % groups == 0 && weight.size(0) == cin, "conv_transpose2d", "input ", x.shape(),
+                " and weight ", weight.shape(), " do not match ", groups,
+                " groups (needs Cin = weight.size(0) divisible by groups)");
+  const std::int64_t cout = weight.size(1) * groups, kh = weight.size(2), kw = weight.size(3);
+  TRUSTML_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == cout), "conv_transpose2d", "bias ",
+                bias.defined() ? bias.shape() : Shape{}, " does not match ", cout, " output channels");
+  TRUSTML_CHECK(stride.h > 0 && stride.w > 0 && dilation.h > 0 && dilation.w > 0, "conv_transpose2d",
+                "stride ", stride, " and dilation ", dilation, " must be positive (input ", x.shape(), ")");
+  TRUSTML_CHECK(output_padding.h >= 0 && output_padding.w >= 0 &&
+                    (output_padding.h < stride.h || output_padding.h < dilation.h) &&
+                    (output_padding.w < stride.w || output_padding.w < dilation.w),
+                "conv_transpose2d", "output padding ", output_padding, " must be smaller than stride ", stride,
+                " or dilation ", dilation);
+  const Size2 out_size{(h - 1) * stride.h - 2 * padding.h + dilation.h * (kh - 1) + output_padding.h + 1,
+                       (w - 1) * stride.w - 2 * padding.w + dilation.w * (kw - 1) + output_padding.w + 1};
+  TRUSTML_CHECK(out_size.h > 0 && out_size.w > 0, "conv_transpose2d", "input ", x.shape(), " with weight ",
+                weight.shape(), " and padding ", padding, " gives an empty output ", out_size);
+  const auto win = ops::make_window("conv_transpose2d", x.shape(), out_size, {kh, kw}, stride, padding, dilation);
+  // An output padding of at least the stride adds block rows/columns past the input's H x W
+  // (col2im counts win.lh() x win.lw() blocks); they read zeros, so the input is zero-padded to match.
+  Tensor<T, D> xin = x;
+  if (win.lh() != h || win.lw() != w) xin = pad(x, {0, win.lw() - w, 0, win.lh() - h});
+  const std::int64_t k = weight.size(1) * kh * kw, l = win.lh() * win.lw();
+  Tensor<T, D> cols;
+  if (groups == 1) {
+    cols = matmul(transpose(reshape(weight, {cin, k}), 0, 1), reshape(xin, {n, cin, l}));
+  } else {
+    cols = matmul(transpose(reshape(weight, {groups, cin / groups, k}), 1, 2),
+                  reshape(xin, {n, groups, cin / groups, l}));
+    cols = reshape(cols, {n, groups * k, l});
+  }
+  auto out = ops::is_pointwise(win) ? reshape(cols, {n, cout, out_size.h, out_size.w}) : ops::run_col2im(cols, win);
+  if (bias.defined()) out = add(out, reshape(bias, {cout, 1, 1}));
+  return out;
+}
+
+}  // namespace trustml

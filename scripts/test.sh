@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The README's second command: builds everything (CUDA sources too, when nvcc is installed) and runs
+# all tests. CUDA tests skip with a message when no GPU is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+trustml_install_deps
+TRUSTML_BUILD_DIR=build trustml_build -DTRUSTML_BUILD_TESTS=ON -DTRUSTML_BUILD_EXAMPLES=ON
+cd build
+ctest --output-on-failure --timeout 1500

@@ -1,0 +1,50 @@
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <trustml/trustml.hpp>
+
+using namespace trustml;
+
+TEST_CASE("Philox4x32-10 matches the Random123 known-answer vectors") {
+  // Random123's kat_vectors: philox4x32 10 rounds, counter and key all zero / all ones.
+  auto r = random::philox4x32(0, 0, 0);
+  CHECK(r.v[0] == 0x6627e8d5u);
+  CHECK(r.v[1] == 0xe169c58du);
+  CHECK(r.v[2] == 0xbc57ac4cu);
+  CHECK(r.v[3] == 0x9b00dbd8u);
+  auto s = random::philox4x32(~0ull, ~0ull, ~0ull);
+  CHECK(s.v[0] == 0x408f276du);
+  CHECK(s.v[1] == 0x41c83b0eu);
+  CHECK(s.v[2] == 0xa20bc7c6u);
+  CHECK(s.v[3] == 0x6d5451fdu);
+}
+
+TEST_CASE("rand and randn are pure functions of seed and offset") {
+  auto a = Tensor<double>::randn({1000}, 7);
+  auto b = Tensor<double>::randn({500}, 7, 500);
+  auto av = a.to_vector(), bv = b.to_vector();
+  for (int i = 0; i < 500; ++i) CHECK(av[500 + i] == bv[i]);
+  auto c = Tensor<double>::randn({1000}, 8).to_vector();
+  CHECK(c[0] != av[0]);
+}
+
+TEST_CASE("uniform and normal draws have the right moments") {
+  const int n = 200000;
+  auto u = Tensor<double>::rand({n}, 3).to_vector();
+  auto z = Tensor<double>::randn({n}, 3).to_vector();
+  double mu = 0, mz = 0, vz = 0, lo = 1, hi = 0;
+  for (int i = 0; i < n; ++i) {
+    mu += u[i];
+    mz += z[i];
+    vz += z[i] * z[i];
+    lo = std::min(lo, u[i]);
+    hi = std::max(hi, u[i]);
+  }
+  mu /= n, mz /= n, vz /= n;
+  // Standard errors: 0.29/sqrt(n) = 6.5e-4 for the uniform mean, 1/sqrt(n) = 2.2e-3 for the normal mean.
+  CHECK(std::abs(mu - 0.5) < 4e-3);
+  CHECK(std::abs(mz) < 1e-2);
+  CHECK(std::abs(vz - 1) < 2e-2);
+  CHECK(lo > 0);
+  CHECK(hi <= 1);
+}

@@ -1,0 +1,71 @@
+#include <doctest/doctest.h>
+
+#include <sstream>
+#include <trustml/trustml.hpp>
+
+using namespace trustml;
+
+TEST_CASE("factories and host access") {
+  auto t = Tensor<float>::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
+  CHECK(t.shape() == Shape{2, 3});
+  CHECK(t.is_contiguous());
+  CHECK(t.to_vector() == std::vector<float>{1, 2, 3, 4, 5, 6});
+  CHECK(Tensor<double>::full({2}, 2.5).to_vector() == std::vector<double>{2.5, 2.5});
+  CHECK(Tensor<double>::arange(4).to_vector() == std::vector<double>{0, 1, 2, 3});
+  CHECK(Tensor<double>::scalar(3).item() == 3);
+  CHECK_THROWS_AS(Tensor<float>::from_vector({1, 2, 3}, {2, 2}), Error);
+  CHECK_THROWS_AS(t.item(), Error);
+  CHECK_THROWS_AS(Tensor<float>().shape(), Error);
+}
+
+TEST_CASE("views share storage") {
+  auto t = Tensor<double>::arange(24).reshape({2, 3, 4});
+  auto p = t.permute({2, 0, 1});
+  CHECK(p.shape() == Shape{4, 2, 3});
+  CHECK(p.storage() == t.storage());
+  CHECK(!p.is_contiguous());
+  CHECK(p.contiguous().to_vector()[1] == 4);  // p[0][0][1] = t[0][1][0]
+  auto s = t.slice(2, 1, 4, 2);               // columns 1 and 3
+  CHECK(s.shape() == Shape{2, 3, 2});
+  CHECK(s.to_vector() == std::vector<double>{1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23});
+  CHECK(t.slice(0, -1, 2).to_vector().front() == 12);
+  auto e = Tensor<double>::from_vector({1, 2}, {2, 1}).expand({2, 3});
+  CHECK(e.strides()[1] == 0);
+  CHECK(e.to_vector() == std::vector<double>{1, 1, 1, 2, 2, 2});
+  CHECK(t.unsqueeze(0).shape() == Shape{1, 2, 3, 4});
+  CHECK(t.unsqueeze(-1).shape() == Shape{2, 3, 4, 1});
+  CHECK(t.unsqueeze(0).squeeze(0).shape() == Shape{2, 3, 4});
+  CHECK(t.transpose(0, 2).shape() == Shape{4, 3, 2});
+  CHECK(t.reshape({-1, 4}).shape() == Shape{6, 4});
+  CHECK(t.reshape({-1, 4}).storage() == t.storage());
+  // Reshaping a non-contiguous view copies.
+  CHECK(p.reshape({24}).storage() != t.storage());
+  CHECK_THROWS_AS(t.reshape({5, 5}), Error);
+  CHECK_THROWS_AS(t.permute({0, 0, 1}), Error);
+  CHECK_THROWS_AS(t.expand({3, 3, 4}), Error);
+}
+
+TEST_CASE("cast and to") {
+  auto t = Tensor<double>::from_vector({1.5, -2});
+  auto f = t.cast<float>();
+  CHECK(f.to_vector() == std::vector<float>{1.5f, -2.f});
+  auto z = t.cast<std::complex<double>>();
+  CHECK(z.to_vector()[1] == std::complex<double>(-2, 0));
+  CHECK(t.to<Cpu>().same(t));
+}
+
+TEST_CASE("printing") {
+  std::ostringstream os;
+  os << Tensor<double>::from_vector({1, 2, 3, 4}, {2, 2});
+  CHECK(os.str() == "tensor([[1, 2], [3, 4]], shape=[2, 2], dtype=float64, device=cpu)");
+  std::ostringstream big;
+  big << Tensor<float>::arange(10);
+  CHECK(big.str() == "tensor([0, 1, 2, ..., 7, 8, 9], shape=[10], dtype=float32, device=cpu)");
+  std::ostringstream zs;
+  zs << Tensor<std::complex<float>>::from_vector({{1, -2}});
+  CHECK(zs.str() == "tensor([1-2j], shape=[1], dtype=complex64, device=cpu)");
+  auto a = Tensor<double>::ones({1}).set_requires_grad();
+  std::ostringstream g;
+  g << mul(a, a);
+  CHECK(g.str() == "tensor([1], shape=[1], dtype=float64, device=cpu, grad_fn=<mul>)");
+}
