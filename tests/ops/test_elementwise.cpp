@@ -175,6 +175,8 @@ OP_TEST(imag) {
 OP_TEST(angle) {
   CHECK(angle(Tz::from_vector({{0, 2}})).item() == doctest::Approx(M_PI / 2));
   check_grad([](auto& v) { return angle(v[0]); }, std::vector{z23()});
+  CHECK(angle(Td::from_vector({-2, 3})).to_vector() == std::vector<double>{M_PI, 0});
+  check_grad([](auto& v) { return angle(v[0]); }, std::vector{x23()});
 }
 OP_TEST(make_complex) {
   CHECK(make_complex(Td::from_vector({1}), Td::from_vector({2})).item() == std::complex<double>(1, 2));

@@ -143,9 +143,11 @@ TRUSTML_RULE(real, nothing) { return grads(make_complex(c.grad, zero_like(c.grad
 TRUSTML_RULE(imag, nothing) { return grads(make_complex(zero_like(c.grad), c.grad)); }
 TRUSTML_RULE(angle, inputs) {
   // d angle = (-y dx + x dy) / |z|^2, so the gradient is g * i z / |z|^2.
+  // For real input the angle is piecewise constant (0 or pi): zero gradient, as PyTorch.
   using T = InT<C>;
   auto z = c.template in<0>();
-  return grads(mul(cast<T>(div(c.grad, real(mul(z, conj(z))))), scale(z, T(0, 1))));
+  if constexpr (is_complex_v<T>) return grads(mul(cast<T>(div(c.grad, real(mul(z, conj(z))))), scale(z, T(0, 1))));
+  else return grads(scale(c.grad, T(0)));
 }
 TRUSTML_RULE(make_complex, nothing) { return grads(real(c.grad), imag(c.grad)); }
 
