@@ -131,8 +131,8 @@ struct Kernels<Cpu> {
   static void gemm(const GemmArgs<T>& g) {
 #if defined(TRUSTML_USE_BLAS)
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+      const auto ta = g.trans_a ? CblasTrans : CblasNoTrans, tb = g.trans_b ? CblasTrans : CblasNoTrans;
       for (std::int64_t b = 0; b < g.batch; ++b) {
-        auto ta = g.trans_a ? CblasTrans : CblasNoTrans, tb = g.trans_b ? CblasTrans : CblasNoTrans;
         if constexpr (std::is_same_v<T, float>)
           cblas_sgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, g.alpha, g.a + b * g.stride_a, g.lda,
                       g.b + b * g.stride_b, g.ldb, g.beta, g.c + b * g.stride_c, g.ldc);
@@ -140,9 +140,16 @@ struct Kernels<Cpu> {
           cblas_dgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, g.alpha, g.a + b * g.stride_a, g.lda,
                       g.b + b * g.stride_b, g.ldb, g.beta, g.c + b * g.stride_c, g.ldc);
       }
-      return;
-    }
+    } else  // complex: Eigen (only the instantiations a BLAS build still needs are compiled)
 #endif
+    {
+      eigen_gemm(g);
+    }
+  }
+
+ private:
+  template <class T>
+  static void eigen_gemm(const GemmArgs<T>& g) {
     using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
     using Stride = Eigen::OuterStride<>;
@@ -150,10 +157,10 @@ struct Kernels<Cpu> {
     const bool small = g.m * g.n * g.k < (1 << 18);
     auto one = [&](std::int64_t b) {
       Eigen::Map<Mat, 0, Stride> c(g.c + b * g.stride_c, g.m, g.n, Stride(g.ldc));
-      auto product = [&](const auto& a, const auto& bm) {
-        if (g.beta == T(0)) c.noalias() = g.alpha * (a * bm);
-        else c = g.beta * c + g.alpha * (a * bm);
-      };
+      // One product form for every beta: half the Eigen instantiations, which dominate compile time.
+      if (g.beta == T(0)) c.setZero();
+      else if (g.beta != T(1)) c *= g.beta;
+      auto product = [&](const auto& a, const auto& bm) { c.noalias() += g.alpha * (a * bm); };
       auto with_b = [&](const auto& a) {
         if (g.trans_b)
           product(a, Eigen::Map<const ColMat, 0, Stride>(g.b + b * g.stride_b, g.k, g.n, Stride(g.ldb)));
