@@ -8,6 +8,7 @@
 
 using namespace trustml;
 using tests::check_close;
+using tests::check_error;
 using tests::check_grad;
 using tests::Td;
 using tests::Tz;
@@ -114,18 +115,6 @@ double dot(const Tensor<T>& a, const Tensor<T>& b) {
   double s = 0;
   for (std::size_t i = 0; i < av.size(); ++i) s += std::real(std::conj(av[i]) * bv[i]);
   return s;
-}
-
-// Calls f, which must throw trustml::Error whose message names `op`.
-template <class F>
-void check_error(F f, const std::string& op) {
-  CHECK_THROWS_AS(f(), trustml::Error);
-  try {
-    f();
-  } catch (const trustml::Error& e) {
-    INFO(e.what());
-    CHECK(std::string(e.what()).find("trustml::" + op + ":") == 0);
-  }
 }
 
 }  // namespace

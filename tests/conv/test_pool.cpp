@@ -11,6 +11,7 @@
 
 using namespace trustml;
 using tests::check_close;
+using tests::check_error;
 using tests::check_grad;
 using tests::Td;
 using tests::Tz;
@@ -71,17 +72,6 @@ std::vector<T> ref_adaptive(const std::vector<T>& x, std::int64_t nc, std::int64
         out.push_back(acc / T(double((h1 - h0) * (w1 - w0))));
       }
   return out;
-}
-
-template <class F>
-void check_error(F f, const std::string& op) {
-  CHECK_THROWS_AS(f(), trustml::Error);
-  try {
-    f();
-  } catch (const trustml::Error& e) {
-    INFO(e.what());
-    CHECK(std::string(e.what()).find("trustml::" + op + ":") == 0);
-  }
 }
 
 }  // namespace

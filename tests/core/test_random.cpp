@@ -48,3 +48,17 @@ TEST_CASE("uniform and normal draws have the right moments") {
   CHECK(lo > 0);
   CHECK(hi <= 1);
 }
+
+TEST_CASE("the portable log, sin and cos behind randn agree with the C library") {
+  for (double x : {1e-300, 2.3e-10, 0.001, 0.2, 0.5, 0.70710678, 0.7071068, 0.999999, 1.0}) {
+    CAPTURE(x);
+    CHECK(std::abs(random::portable::log(x) - std::log(x)) <= 4e-16 * std::max(1.0, std::abs(std::log(x))));
+  }
+  for (int i = 0; i <= 1000; ++i) {
+    const double theta = 1.5707963267948966 * i / 1000;
+    double s, c;
+    random::portable::sincos_quadrant(theta, s, c);
+    CHECK(std::abs(s - std::sin(theta)) <= 4e-16);
+    CHECK(std::abs(c - std::cos(theta)) <= 4e-16);
+  }
+}

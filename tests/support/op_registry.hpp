@@ -53,6 +53,18 @@ void check_close(const trustml::Tensor<T, D>& got, const std::vector<T>& want, d
   }
 }
 
+// Calls f, which must throw trustml::Error whose message names `op`.
+template <class F>
+void check_error(F f, const std::string& op) {
+  CHECK_THROWS_AS(f(), trustml::Error);
+  try {
+    f();
+  } catch (const trustml::Error& e) {
+    INFO(e.what());
+    CHECK(std::string(e.what()).find("trustml::" + op + ":") == 0);
+  }
+}
+
 using Td = trustml::Tensor<double>;
 using Tz = trustml::Tensor<std::complex<double>>;
 

@@ -53,14 +53,52 @@ TRUSTML_HD inline double uniform(std::uint64_t seed, std::uint64_t stream, std::
   return uint_to_unit(r.v[index & 3]);
 }
 
+// Box-Muller needs log, sqrt, sin and cos. The device math library and glibc round log, sin and cos
+// differently in the last bit, so these are computed here from operations IEEE 754 rounds exactly
+// on both (+, -, *, /, sqrt, frexp and explicit fma: never a*b+c, which a compiler may or may not
+// contract into an fma), which makes normal draws bit-identical on the CPU and on CUDA.
+namespace portable {
+// ln(x) for x > 0: x = m 2^e with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s), s = (m-1)/(m+1).
+TRUSTML_HD inline double log(double x) {
+  int e;
+  double m = ::frexp(x, &e);
+  if (m < 0.70710678118654752440) {
+    m = m * 2;
+    e = e - 1;
+  }
+  const double s = (m - 1) / (m + 1), s2 = s * s;  // |s| < 0.1716: terms up to s^23 reach 1e-19
+  double p = 1.0 / 23;
+  for (int k = 21; k >= 1; k -= 2) p = ::fma(p, s2, 1.0 / k);
+  return ::fma(static_cast<double>(e), 0.69314718055994530942, 2 * s * p);
+}
+// sin and cos of theta in [0, pi/2] by their Taylor series (terms to theta^22 and theta^23: < 1e-17).
+TRUSTML_HD inline void sincos_quadrant(double theta, double& sine, double& cosine) {
+  const double t2 = theta * theta;
+  double ps = 1.0, pc = 1.0;
+  for (int k = 22; k >= 2; k -= 2) {
+    ps = ::fma(-t2 / ((k + 1) * k), ps, 1.0);  // sin: 1 - t^2/(2*3) (1 - t^2/(4*5) (...))
+    pc = ::fma(-t2 / (k * (k - 1)), pc, 1.0);  // cos: 1 - t^2/(1*2) (1 - t^2/(3*4) (...))
+  }
+  sine = theta * ps;
+  cosine = pc;
+}
+}  // namespace portable
+
 // Element `index` of the standard normal stream: Box-Muller on lanes 0 and 1 of block index / 2;
 // even indices take the cosine branch, odd ones the sine branch.
 TRUSTML_HD inline double normal(std::uint64_t seed, std::uint64_t stream, std::uint64_t index) {
   const Philox4x32 r = philox4x32(index >> 1, stream, seed ^ 0x5851F42D4C957F2Dull);
-  const double u1 = uint_to_unit(r.v[0]), u2 = uint_to_unit(r.v[1]);
-  const double radius = ::sqrt(-2.0 * ::log(u1));
-  const double angle = 6.283185307179586476925 * u2;
-  return (index & 1) ? radius * ::sin(angle) : radius * ::cos(angle);
+  const double u1 = uint_to_unit(r.v[0]);
+  const double radius = ::sqrt(-2.0 * portable::log(u1));
+  // The angle 2 pi u, u in (0, 1], as a quarter turn q and an angle within it.
+  const double turns = 4 * uint_to_unit(r.v[1]);  // exact: a power-of-two scaling
+  const double q = ::floor(turns);
+  double s, c;
+  portable::sincos_quadrant((turns - q) * 1.57079632679489661923, s, c);
+  const int quadrant = static_cast<int>(q) & 3;
+  const double sine = quadrant == 0 ? s : quadrant == 1 ? c : quadrant == 2 ? -s : -c;
+  const double cosine = quadrant == 0 ? c : quadrant == 1 ? -s : quadrant == 2 ? -c : s;
+  return (index & 1) ? radius * sine : radius * cosine;
 }
 
 }  // namespace trustml::random
