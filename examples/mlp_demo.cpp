@@ -63,9 +63,7 @@ struct Mlp {
     for (auto* group : {&weights, &biases})
       for (auto& p : *group) {
         // p <- p - lr * grad, written into p's storage so the leaf keeps its identity.
-        auto updated = sub(p, scale(p.grad(), lr));
-        kernels::Kernels<Cpu>::map(p.shape(), p.data(), fn::Identity{},
-                                   kernels::Strided<float>{updated.data(), updated.strides()});
+        ops::assign(p, sub(p, scale(p.grad(), lr)));
         p.bump_version();
         p.zero_grad();
       }

@@ -177,6 +177,16 @@ Tensor<T, D> sum_to(const Tensor<T, D>& g, const Shape& shape);  // ops/reduce.h
 template <class T, class D>
 void check_finite(const Tensor<T, D>& t, const char* what, const char* op);  // engine.hpp
 
+// Hands the gradient g of an input (shape `shape`) to the node behind that input's edge, summing it
+// back over broadcast dimensions first; nothing happens when either is absent.
+template <class T, class D>
+void send_grad(const std::shared_ptr<Node>& edge, Tensor<T, D> g, const Shape& shape, Op op) {
+  if (!edge || !g.defined()) return;
+  if (!(g.shape() == shape)) g = sum_to(g, shape);
+  if (nan_check_flag()) check_finite(g, "the gradient", op_name(op));
+  static_cast<GradSink<T, D>*>(edge.get())->accumulate(std::move(g));
+}
+
 template <Op op, class Attrs, class Out, class... Ins>
 class OpNode final : public GradSink<typename Out::value_type, typename Out::device_type>,
                      public std::enable_shared_from_this<OpNode<op, Attrs, Out, Ins...>> {
@@ -236,11 +246,7 @@ class OpNode final : public GradSink<typename Out::value_type, typename Out::dev
       return;
     } else {
       static_assert(std::is_same_v<G, In>, "trustml: a rule returned a gradient of another type than its input");
-      auto& edge = this->edges()[I].node;
-      if (!edge || !g.defined()) return;
-      if (!(g.shape() == in_shapes[I])) g = sum_to(g, in_shapes[I]);
-      if (nan_check_flag()) check_finite(g, "the gradient", op_name(op));
-      static_cast<GradSink<typename In::value_type, typename In::device_type>*>(edge.get())->accumulate(std::move(g));
+      send_grad(this->edges()[I].node, std::move(g), in_shapes[I], op);
     }
   }
 
@@ -310,12 +316,7 @@ class ListOpNode final : public GradSink<T, D> {
     Tensor<T, D> g = this->take_grad();
     ListRuleContext<ListOpNode> c{*this, g, attrs_};
     std::vector<Tensor<T, D>> grads = Rule<op>::backward(c);
-    for (std::size_t i = 0; i < grads.size(); ++i) {
-      auto& edge = this->edges()[i].node;
-      if (!edge || !grads[i].defined()) continue;
-      if (nan_check_flag()) check_finite(grads[i], "the gradient", op_name(op));
-      static_cast<GradSink<T, D>*>(edge.get())->accumulate(std::move(grads[i]));
-    }
+    for (std::size_t i = 0; i < grads.size(); ++i) send_grad(this->edges()[i].node, std::move(grads[i]), in_shapes[i], op);
   }
 
   std::vector<Shape> in_shapes;

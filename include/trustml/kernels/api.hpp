@@ -71,4 +71,17 @@ struct Kernels {
   }
 };
 
+// The in-place, unnormalized 2-D FFT of device D over the last two dims of `batch` contiguous
+// n0 x n1 complex slices: Fft<D>::fft2(data, batch, n0, n1, inverse) (kernels/cpu/fft.hpp with FFTW,
+// kernels/cuda/fft.cuh with cuFFT).
+template <class D>
+struct Fft {
+  template <class... Args>
+  static void fft2(Args&&...) {
+    static_assert(detail::dependent_false<D>,
+                  "trustml: no FFT kernel is compiled in for this device; for Cuda, compile the calling file "
+                  "with nvcc and include <trustml/cuda.hpp>");
+  }
+};
+
 }  // namespace trustml::kernels

@@ -27,19 +27,10 @@
 
 #include "trustml/core/config.hpp"
 #include "trustml/device/cpu.hpp"
+#include "trustml/kernels/api.hpp"
 #include "trustml/kernels/cpu/loops.hpp"
 
 namespace trustml::kernels {
-
-template <class D>
-struct Fft {
-  template <class... Args>
-  static void fft2(Args&&...) {
-    static_assert(detail::dependent_false<D>,
-                  "trustml: no FFT kernel is compiled in for this device; for Cuda, compile the calling file "
-                  "with nvcc and include <trustml/cuda.hpp>");
-  }
-};
 
 namespace cpu {
 // FFTW's API for one precision (fftw_* for double, fftwf_* for float).
