@@ -27,7 +27,7 @@
 #include <type_traits>
 
 #include "trustml/device/cuda.hpp"
-#include "trustml/kernels/cpu/fft.hpp"
+#include "trustml/kernels/api.hpp"
 
 namespace trustml::kernels {
 
