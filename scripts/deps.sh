@@ -2,7 +2,7 @@
 # needs when they are missing (as root via apt-get; otherwise it says what to install), and puts
 # the CUDA toolkit's nvcc on PATH when it is installed outside PATH.
 
-TRUSTML_PACKAGES="g++ cmake ninja-build pkg-config libeigen3-dev doctest-dev libfftw3-dev libopenblas-dev libcli11-dev nlohmann-json3-dev"
+TRUSTML_PACKAGES="g++ cmake ninja-build pkg-config libeigen3-dev doctest-dev libfftw3-dev libopenblas-dev libcli11-dev nlohmann-json3-dev zlib1g-dev libstb-dev dataset-fashion-mnist python3-venv"
 
 trustml_install_deps() {
   local missing=""
@@ -24,6 +24,27 @@ trustml_install_deps() {
   if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
     export PATH="/usr/local/cuda/bin:$PATH"
   fi
+}
+
+# Creates (once) a Python virtual environment at $TRUSTML_BUILD_DIR/pyenv (build/pyenv by default)
+# with safetensors and numpy, which the io_python_interop test imports, and sets TRUSTML_PYTHON to
+# its python (an absolute path, for CMake's -DTRUSTML_TEST_PYTHON).
+trustml_python_env() {
+  local env="${TRUSTML_BUILD_DIR:-build}/pyenv"
+  if ! "$env/bin/python" -c "" 2>/dev/null; then
+    python3 -m venv --clear "$env" ||
+      { echo "trustml: 'python3 -m venv $env' failed (is python3-venv installed?)" >&2; exit 1; }
+  fi
+  if ! "$env/bin/python" -c "import numpy, safetensors.numpy" 2>/dev/null; then
+    echo "trustml: installing safetensors and numpy from PyPI into $env" >&2
+    "$env/bin/python" -m pip install --quiet --disable-pip-version-check safetensors numpy || {
+      echo "trustml: pip could not install safetensors and numpy into $env (no network access to PyPI?)." >&2
+      echo "trustml: the io_python_interop test needs them: install them there by hand, e.g." >&2
+      echo "trustml:   $env/bin/python -m pip install safetensors numpy" >&2
+      exit 1
+    }
+  fi
+  TRUSTML_PYTHON="$(cd "$env" && pwd)/bin/python"
 }
 
 # Configures and builds into build/ (or $TRUSTML_BUILD_DIR) with both cores.

@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 trustml_install_deps
-TRUSTML_BUILD_DIR=build trustml_build -DTRUSTML_BUILD_TESTS=ON -DTRUSTML_BUILD_EXAMPLES=ON
+TRUSTML_BUILD_DIR=build trustml_python_env
+TRUSTML_BUILD_DIR=build trustml_build -DTRUSTML_BUILD_TESTS=ON -DTRUSTML_BUILD_EXAMPLES=ON \
+  -DTRUSTML_TEST_PYTHON="$TRUSTML_PYTHON"
 cd build
 ctest --output-on-failure --timeout 1500

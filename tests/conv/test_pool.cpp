@@ -91,10 +91,16 @@ OP_TEST(max_pool2d) {
   CHECK(y.to_vector() == std::vector<double>{5, 7, 8, 9});
   sum(y).backward();
   CHECK(x.grad().to_vector() == std::vector<double>{0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 1, 0});
-  // A tie shares the gradient.
+  // The first maximum of a tie takes the gradient, as in PyTorch; overlapping windows add up.
   auto t = Td::from_vector({3, 3, 1, 0}, {1, 1, 2, 2}).set_requires_grad();
   sum(max_pool2d(t, 2)).backward();
-  CHECK(t.grad().to_vector() == std::vector<double>{0.5, 0.5, 0, 0});
+  CHECK(t.grad().to_vector() == std::vector<double>{1, 0, 0, 0});
+  auto overlap = Td::from_vector({0, 9, 0, 1, 2, 3}, {1, 1, 2, 3}).set_requires_grad();
+  sum(max_pool2d(overlap, {2, 2}, 1)).backward();
+  CHECK(overlap.grad().to_vector() == std::vector<double>{0, 2, 0, 0, 0, 0});
+  // A NaN in a window is its maximum.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  CHECK(std::isnan(max_pool2d(Td::from_vector({1, nan, 3, 2}, {1, 1, 2, 2}), 2).item()));
 
   check_grad([](auto& v) { return max_pool2d(v[0], 3, 2, 1); }, std::vector{Td::randn({1, 2, 5, 4}, 2)}, true);
   check_grad([](auto& v) { return max_pool2d(v[0], {2, 3}, 1, {1, 0}, {2, 1}); },

@@ -69,3 +69,25 @@ TEST_CASE("printing") {
   g << mul(a, a);
   CHECK(g.str() == "tensor([1], shape=[1], dtype=float64, device=cpu, grad_fn=<mul>)");
 }
+
+TEST_CASE("cpu: large blocks are cached and reused; small ones are not counted") {
+  using trustml::Cpu;
+  const auto before = Cpu::memory_stats();
+  const void* first;
+  {
+    auto t = Tensor<float>::empty({1 << 18});  // 1 MiB
+    first = t.data();
+    CHECK(Cpu::memory_stats().bytes_in_use >= before.bytes_in_use + (1u << 20));
+  }
+  CHECK(Cpu::memory_stats().bytes_cached >= (1u << 20));
+  {
+    auto t = Tensor<float>::empty({(1 << 18) - 100});  // another size of the same bucket
+    CHECK(static_cast<const void*>(t.data()) == first);
+  }
+  auto small = Tensor<float>::empty({100});
+  const auto after = Cpu::memory_stats();
+  CHECK(after.cache_hits >= before.cache_hits + 1);
+  CHECK(after.bytes_in_use == before.bytes_in_use);
+  Cpu::empty_cache();
+  CHECK(Cpu::memory_stats().bytes_cached == 0);
+}

@@ -24,6 +24,7 @@
 #include "trustml/ops/index.hpp"
 #include "trustml/ops/linalg.hpp"
 #include "trustml/ops/movement.hpp"
+#include "trustml/ops/pool.hpp"
 #include "trustml/ops/reduce.hpp"
 
 namespace trustml::autograd {
@@ -204,6 +205,16 @@ TRUSTML_RULE(matmul, inputs) {
 
 // ---- convolution, pooling and resampling ----
 // im2col and col2im are each other's adjoint; padding taps carry no gradient.
+// max_pool2d: g goes to the recorded maximum of each window (flat positions in each image plane).
+TRUSTML_RULE(max_pool2d, nothing) {
+  using G = std::decay_t<decltype(c.grad)>;
+  const Shape& x = c.template in_shape<0>();
+  const std::int64_t planes = x[0] * x[1], windows = c.grad.numel() / std::max<std::int64_t>(planes, 1);
+  auto argmax = reshape(c.attrs.argmax.unpack(nullptr, "max_pool2d"), {planes, windows});
+  auto scattered = ops::scatter_add_unchecked(G::zeros(Shape{planes, x[2] * x[3]}), 1, argmax,
+                                              reshape(c.grad, {planes, windows}));
+  return grads(reshape(scattered, x));
+}
 TRUSTML_RULE(im2col, nothing) { return grads(ops::run_col2im(c.grad, c.attrs.win)); }
 TRUSTML_RULE(col2im, nothing) { return grads(ops::run_im2col(c.grad, c.attrs, InT<C>(0))); }
 

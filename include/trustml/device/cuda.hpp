@@ -23,12 +23,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cuda/std/complex>
-#include <map>
-#include <mutex>
-#include <unordered_map>
-#include <vector>
 
 #include "trustml/core/config.hpp"
+#include "trustml/device/block_cache.hpp"
 
 namespace trustml {
 
@@ -58,114 +55,29 @@ struct value<std::complex<R>> {
 
 #define TRUSTML_CUDA_CHECK(call) ::trustml::cuda_detail::check((call), #call)
 
-struct CudaMemoryStats {
-  std::size_t bytes_in_use = 0;       // in blocks held by live allocations (bucket sizes)
-  std::size_t bytes_cached = 0;       // in freed blocks kept for reuse
-  std::size_t peak_bytes_in_use = 0;
-  std::uint64_t device_allocations = 0;  // cudaMalloc calls
-  std::uint64_t cache_hits = 0;          // allocations served from the free lists
-};
-
-// A caching allocator of device memory, shared by all threads.
-class CudaCachingAllocator {
- public:
-  // Never destroyed: tensors in static storage may free their blocks after it would have died, and
-  // the driver reclaims all device memory at exit anyway.
-  static CudaCachingAllocator& instance() {
-    static auto* allocator = new CudaCachingAllocator;
-    return *allocator;
-  }
-
-  // Bucket sizes: multiples of 512 bytes up to 8 KiB, then four buckets per power of two, so a
-  // block is at most 25% larger than asked for and similar sizes share a free list.
-  static std::size_t bucket(std::size_t bytes) {
-    constexpr std::size_t kSmall = 512, kLinearUpTo = 8192;
-    if (bytes <= kLinearUpTo) return (bytes + kSmall - 1) / kSmall * kSmall;
-    std::size_t pow2 = kLinearUpTo;
-    while (pow2 * 2 <= bytes) pow2 *= 2;
-    const std::size_t step = pow2 / 4;
-    return (bytes + step - 1) / step * step;
-  }
-
-  void* allocate(std::size_t bytes) {
-    if (bytes == 0) return nullptr;
-    const std::size_t size = bucket(bytes);
-    std::lock_guard<std::mutex> lock(mutex_);
+// cudaMalloc and cudaFree for the block cache. cudaFree waits for the device to finish, so blocks
+// still used by queued work are freed safely; a failed cudaMalloc reports out of memory as nullptr.
+struct CudaMallocBackend {
+  static void* allocate(std::size_t bytes) {
     void* p = nullptr;
-    auto it = free_.find(size);
-    if (it != free_.end() && !it->second.empty()) {
-      p = it->second.back();
-      it->second.pop_back();
-      stats_.bytes_cached -= size;
-      ++stats_.cache_hits;
-    } else {
-      cudaError_t status = cudaMalloc(&p, size);
-      if (status == cudaErrorMemoryAllocation) {
-        // The cache may hold enough memory in blocks of other sizes: give it back and try again.
-        (void)cudaGetLastError();
-        release_cached();
-        status = cudaMalloc(&p, size);
-      }
-      if (status == cudaErrorMemoryAllocation) {
-        (void)cudaGetLastError();
-        detail::fail("cuda", "cudaMalloc of ", size, " bytes failed: out of memory (", stats_.bytes_in_use,
-                     " bytes in use by tensors, cache emptied)");
-      }
-      cuda_detail::check(status, "cudaMalloc");
-      ++stats_.device_allocations;
+    const cudaError_t status = cudaMalloc(&p, bytes);
+    if (status == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();
+      return nullptr;
     }
-    live_[p] = size;
-    stats_.bytes_in_use += size;
-    if (stats_.bytes_in_use > stats_.peak_bytes_in_use) stats_.peak_bytes_in_use = stats_.bytes_in_use;
+    cuda_detail::check(status, "cudaMalloc");
     return p;
   }
-
-  // Keeps the block for reuse; no CUDA call, so it is safe during shutdown.
-  void deallocate(void* p) noexcept {
-    if (!p) return;
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = live_.find(p);
-    if (it == live_.end()) return;  // not ours: never happens for storage made by Cuda::allocate
-    const std::size_t size = it->second;
-    live_.erase(it);
-    stats_.bytes_in_use -= size;
-    stats_.bytes_cached += size;
-    try {
-      free_[size].push_back(p);
-    } catch (...) {  // no memory for the free list: give the block back instead of losing it
-      stats_.bytes_cached -= size;
-      (void)cudaFree(p);
-    }
-  }
-
-  void empty_cache() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    release_cached();
-  }
-
-  CudaMemoryStats stats() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return stats_;
-  }
-
- private:
-  CudaCachingAllocator() = default;
-
-  // cudaFree waits for the device to finish, so blocks still used by queued work are freed safely.
-  void release_cached() {
-    for (auto& [size, blocks] : free_) {
-      for (void* p : blocks) cuda_detail::check(cudaFree(p), "cudaFree");
-      stats_.bytes_cached -= size * blocks.size();
-      blocks.clear();
-    }
-    free_.clear();
-  }
-
-  mutable std::mutex mutex_;
-  std::map<std::size_t, std::vector<void*>> free_;  // bucket size -> cached blocks
-  std::unordered_map<void*, std::size_t> live_;     // block -> bucket size
-  CudaMemoryStats stats_;
+  static void release(void* p) noexcept { (void)cudaFree(p); }
 };
+
+// The device memory of all threads. Never destroyed: tensors in static storage may free their
+// blocks after it would have died, and the driver reclaims all device memory at exit anyway.
+using CudaCachingAllocator = BlockCache<CudaMallocBackend>;
+inline CudaCachingAllocator& cuda_allocator() {
+  static auto* allocator = new CudaCachingAllocator("cuda");
+  return *allocator;
+}
 
 struct Cuda {
   static constexpr const char* name = "cuda";
@@ -196,11 +108,11 @@ struct Cuda {
 
   template <class T>
   static T* allocate(std::size_t n) {
-    return static_cast<T*>(CudaCachingAllocator::instance().allocate(n * sizeof(T)));
+    return static_cast<T*>(cuda_allocator().allocate(n * sizeof(T)));
   }
   template <class T>
   static void deallocate(T* p, std::size_t) noexcept {
-    CudaCachingAllocator::instance().deallocate(p);
+    cuda_allocator().deallocate(p);
   }
 
   // Both copies wait for the stream: the device data must be final before the host reads it, and
@@ -221,8 +133,8 @@ struct Cuda {
   // Errors of earlier asynchronous kernels surface here.
   static void synchronize() { TRUSTML_CUDA_CHECK(cudaStreamSynchronize(stream())); }
 
-  static void empty_cache() { CudaCachingAllocator::instance().empty_cache(); }
-  static CudaMemoryStats memory_stats() { return CudaCachingAllocator::instance().stats(); }
+  static void empty_cache() { cuda_allocator().empty_cache(); }
+  static MemoryStats memory_stats() { return cuda_allocator().stats(); }
 };
 
 }  // namespace trustml

@@ -33,10 +33,22 @@ struct Size2 {
 namespace ops {
 // A kernel sliding over an image of h x w: block (oh, ow), kernel tap (ki, kj) reads pixel
 // (oh * sh - ph + ki * dh, ow * sw - pw + kj * dw); pixels outside the image are padding.
+// An im2col window over [N, C, H, W] images. The column matrix is [N, C * kh * kw, L] (torch's
+// unfold), or with `batch_in_columns` [C * kh * kw, N * L]: the whole batch side by side, so that
+// a convolution is one large GEMM and its weight gradient needs no sum over a batch of products.
 struct Window2d {
   std::int64_t h, w, kh, kw, sh, sw, ph, pw, dh, dw;
+  bool batch_in_columns = false;
+  std::int64_t batch = 0, channels = 0;  // N and C, used by the batch_in_columns layout
   TRUSTML_HD std::int64_t lh() const { return (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1; }
   TRUSTML_HD std::int64_t lw() const { return (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1; }
+  // The first element of the column-matrix row of image plane n * C + c, tap (ki, kj), block row oh.
+  TRUSTML_HD std::int64_t column_row(std::int64_t plane, std::int64_t ki, std::int64_t kj, std::int64_t oh) const {
+    const std::int64_t tap = ki * kw + kj, taps = kh * kw;
+    if (!batch_in_columns) return ((plane * taps + tap) * lh() + oh) * lw();
+    const std::int64_t n = plane / channels, c = plane % channels;
+    return (((c * taps + tap) * batch + n) * lh() + oh) * lw();
+  }
 };
 
 template <class T>
@@ -77,81 +89,89 @@ TRUSTML_HD inline ValidRange valid_range(std::int64_t off, std::int64_t sw, std:
   return {lo, hi > lo ? hi : lo};
 }
 
-// One output row of im2col per call: row r = (((n * C + c) * kh + ki) * kw + kj) * lh + oh.
+// One kernel tap of one image plane per call (r = (plane * kh + ki) * kw + kj, plane = n * C + c):
+// its lh rows of the column matrix. Whole taps per call keep the index arithmetic (integer
+// divisions) out of the row loop.
 template <class V>
-struct Im2colRow {
+struct Im2colTap {
   const V* x;
   V* out;
   Window2d win;
   V pad;
   TRUSTML_HD void operator()(std::int64_t r) const {
-    const std::int64_t lh = win.lh(), lw = win.lw();
-    const std::int64_t oh = r % lh;
-    std::int64_t t = r / lh;
-    const std::int64_t kj = t % win.kw;
-    t /= win.kw;
-    const std::int64_t ki = t % win.kh, plane = t / win.kh;
-    V* o = out + r * lw;
-    const std::int64_t ih = oh * win.sh - win.ph + ki * win.dh;
-    if (ih < 0 || ih >= win.h) {
-      for (std::int64_t ow = 0; ow < lw; ++ow) o[ow] = pad;
-      return;
+    const Window2d k = win;  // a local copy: stores through `out` cannot alias it
+    const std::int64_t lh = k.lh(), lw = k.lw();
+    const std::int64_t kj = r % k.kw, ki = (r / k.kw) % k.kh, plane = r / (k.kw * k.kh);
+    V* o = out + k.column_row(plane, ki, kj, 0);
+    const V* image = x + plane * k.h * k.w;
+    const std::int64_t off = kj * k.dw - k.pw;
+    const ValidRange v = valid_range(off, k.sw, k.w, lw);
+    for (std::int64_t oh = 0; oh < lh; ++oh, o += lw) {
+      const std::int64_t ih = oh * k.sh - k.ph + ki * k.dh;
+      if (ih < 0 || ih >= k.h) {
+        for (std::int64_t ow = 0; ow < lw; ++ow) o[ow] = pad;
+        continue;
+      }
+      const V* row = image + ih * k.w;
+      for (std::int64_t ow = 0; ow < v.lo; ++ow) o[ow] = pad;
+      if (k.sw == 1) {
+        for (std::int64_t ow = v.lo; ow < v.hi; ++ow) o[ow] = row[ow + off];
+      } else {
+        for (std::int64_t ow = v.lo; ow < v.hi; ++ow) o[ow] = row[ow * k.sw + off];
+      }
+      for (std::int64_t ow = v.hi; ow < lw; ++ow) o[ow] = pad;
     }
-    const V* row = x + (plane * win.h + ih) * win.w;
-    const std::int64_t off = kj * win.dw - win.pw;
-    const ValidRange v = valid_range(off, win.sw, win.w, lw);
-    for (std::int64_t ow = 0; ow < v.lo; ++ow) o[ow] = pad;
-    if (win.sw == 1) {
-      for (std::int64_t ow = v.lo; ow < v.hi; ++ow) o[ow] = row[ow + off];
-    } else {
-      for (std::int64_t ow = v.lo; ow < v.hi; ++ow) o[ow] = row[ow * win.sw + off];
-    }
-    for (std::int64_t ow = v.hi; ow < lw; ++ow) o[ow] = pad;
   }
 };
 
-// One image row of col2im per call (r = (n * C + c) * h + ih): the sum of every column entry
-// that im2col would have read from that row. Each call owns its row, so no writes collide.
+// One image plane of col2im per call (r = n * C + c): each pixel the sum of every column entry
+// that im2col would have read from it. Each call owns its plane, so no writes collide.
 template <class V>
-struct Col2imRow {
+struct Col2imPlane {
   const V* cols;
   V* out;
   Window2d win;
-  TRUSTML_HD void operator()(std::int64_t r) const {
-    const std::int64_t lh = win.lh(), lw = win.lw();
-    const std::int64_t ih = r % win.h, plane = r / win.h;
-    V* o = out + r * win.w;
-    for (std::int64_t iw = 0; iw < win.w; ++iw) o[iw] = V(0);
-    for (std::int64_t ki = 0; ki < win.kh; ++ki) {
-      const std::int64_t t = ih + win.ph - ki * win.dh;  // = oh * sh for the block row that reads ih
-      if (t < 0 || t % win.sh != 0 || t / win.sh >= lh) continue;
-      const std::int64_t oh = t / win.sh;
-      for (std::int64_t kj = 0; kj < win.kw; ++kj) {
-        const V* src = cols + (((plane * win.kh + ki) * win.kw + kj) * lh + oh) * lw;
-        const std::int64_t off = kj * win.dw - win.pw;
-        const ValidRange v = valid_range(off, win.sw, win.w, lw);
-        for (std::int64_t ow = v.lo; ow < v.hi; ++ow) o[ow * win.sw + off] += src[ow];
+  TRUSTML_HD void operator()(std::int64_t plane) const {
+    const Window2d k = win;
+    const std::int64_t lh = k.lh(), lw = k.lw();
+    V* image = out + plane * k.h * k.w;
+    for (std::int64_t i = 0; i < k.h * k.w; ++i) image[i] = V(0);
+    // Tap by tap, block row by block row: the same reads as im2col, with += instead of =.
+    for (std::int64_t ki = 0; ki < k.kh; ++ki)
+      for (std::int64_t kj = 0; kj < k.kw; ++kj) {
+        const V* src = cols + k.column_row(plane, ki, kj, 0);
+        const std::int64_t off = kj * k.dw - k.pw;
+        const ValidRange v = valid_range(off, k.sw, k.w, lw);
+        for (std::int64_t oh = 0; oh < lh; ++oh, src += lw) {
+          const std::int64_t ih = oh * k.sh - k.ph + ki * k.dh;
+          if (ih < 0 || ih >= k.h) continue;
+          V* o = image + ih * k.w;
+          if (k.sw == 1) {
+            for (std::int64_t ow = v.lo; ow < v.hi; ++ow) o[ow + off] += src[ow];
+          } else {
+            for (std::int64_t ow = v.lo; ow < v.hi; ++ow) o[ow * k.sw + off] += src[ow];
+          }
+        }
       }
-    }
   }
 };
 
 template <class T, class D>
 Tensor<T, D> run_im2col(const Tensor<T, D>& x, const Window2d& win, T pad_value) {
-  const std::int64_t n = x.size(0), c = x.size(1), lh = win.lh(), lw = win.lw();
-  auto out = Tensor<T, D>::empty(Shape{n, c * win.kh * win.kw, lh * lw});
+  const std::int64_t n = x.size(0), c = x.size(1), lh = win.lh(), lw = win.lw(), taps = win.kh * win.kw;
+  auto out = Tensor<T, D>::empty(win.batch_in_columns ? Shape{c * taps, n * lh * lw} : Shape{n, c * taps, lh * lw});
   const auto src = x.contiguous_data();
-  Kernels<D>::for_each(n * c * win.kh * win.kw * lh,
-                       Im2colRow<value_t<T, D>>{dptr(src), dptr(out), win, device_value<T, D>(pad_value)});
+  Kernels<D>::for_each(n * c * taps, Im2colTap<value_t<T, D>>{dptr(src), dptr(out), win, device_value<T, D>(pad_value)});
   return record<Op::im2col>(out, Im2colAttr<T>{win, pad_value}, x);
 }
 
 template <class T, class D>
 Tensor<T, D> run_col2im(const Tensor<T, D>& cols, const Window2d& win) {
-  const std::int64_t n = cols.size(0), c = cols.size(1) / (win.kh * win.kw);
+  const std::int64_t n = win.batch_in_columns ? win.batch : cols.size(0);
+  const std::int64_t c = win.batch_in_columns ? win.channels : cols.size(1) / (win.kh * win.kw);
   auto out = Tensor<T, D>::empty(Shape{n, c, win.h, win.w});
   const auto src = cols.contiguous_data();
-  Kernels<D>::for_each(n * c * win.h, Col2imRow<value_t<T, D>>{dptr(src), dptr(out), win});
+  Kernels<D>::for_each(n * c, Col2imPlane<value_t<T, D>>{dptr(src), dptr(out), win});
   return record<Op::col2im>(out, win, cols);
 }
 
@@ -202,16 +222,18 @@ Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& weight, const Ten
   const auto win = ops::make_window("conv2d", x.shape(), {x.size(2), x.size(3)}, {weight.size(2), weight.size(3)},
                                     stride, padding, dilation);
   const std::int64_t k = weight.size(1) * win.kh * win.kw, l = win.lh() * win.lw();
-  auto cols = ops::is_pointwise(win) ? reshape(x, {n, cin, l}) : ops::run_im2col(x, win, T(0));
-  Tensor<T, D> out;
   if (groups == 1) {
-    out = matmul(reshape(weight, {cout, k}), cols);  // weight broadcast over the batch (stride 0, no copy)
-  } else {
-    out = matmul(reshape(weight, {groups, cout / groups, k}), reshape(cols, {n, groups, k, l}));
+    // One GEMM over the whole batch: [Cout, k] x [k, N * L], then the batch moved back in front.
+    auto wide = win;
+    wide.batch_in_columns = true, wide.batch = n, wide.channels = cin;
+    auto cols = ops::is_pointwise(win) ? reshape(permute(x, {1, 0, 2, 3}), {cin, n * l}) : ops::run_im2col(x, wide, T(0));
+    auto out = permute(reshape(matmul(reshape(weight, {cout, k}), cols), {cout, n, win.lh(), win.lw()}), {1, 0, 2, 3});
+    return bias.defined() ? add(out, reshape(bias, {cout, 1, 1})) : contiguous(out);
   }
+  auto cols = ops::is_pointwise(win) ? reshape(x, {n, cin, l}) : ops::run_im2col(x, win, T(0));
+  auto out = matmul(reshape(weight, {groups, cout / groups, k}), reshape(cols, {n, groups, k, l}));
   out = reshape(out, {n, cout, win.lh(), win.lw()});
-  if (bias.defined()) out = add(out, reshape(bias, {cout, 1, 1}));
-  return out;
+  return bias.defined() ? add(out, reshape(bias, {cout, 1, 1})) : out;
 }
 
 // The adjoint of conv2d with respect to its input (torch.nn.functional.conv_transpose2d): x [N, Cin,

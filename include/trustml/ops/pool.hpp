@@ -1,11 +1,14 @@
-// trustml/ops/pool.hpp: pooling and resampling over NCHW images, all composites (PyTorch semantics).
+// trustml/ops/pool.hpp: pooling and resampling over NCHW images (PyTorch semantics).
 //
-// max_pool2d and avg_pool2d reduce the windows that im2col lays out ([N, C * kh * kw, L] viewed as
-// [N, C, kh * kw, Ho, Wo]) with amax or sum; adaptive_avg_pool2d is separable, so it is two small
-// matmuls with averaging matrices; upsample_nearest2d and pixel_(un)shuffle are reshapes, expands
+// max_pool2d is a primitive with its own kernel, which records where each maximum was; its rule
+// scatters g there with scatter_add, so double backward works. The others are composites:
+// avg_pool2d sums the windows that im2col lays out ([N, C * kh * kw, L] viewed as
+// [N, C, kh * kw, Ho, Wo]); adaptive_avg_pool2d is separable, so it is two small matmuls with
+// averaging matrices; upsample_nearest2d and pixel_(un)shuffle are reshapes, expands
 // and permutes. Their derivatives come from the rules of those primitives.
 #pragma once
 
+#include <algorithm>
 #include <limits>
 #include <vector>
 
@@ -42,14 +45,127 @@ Tensor<T, D> adaptive_pool_matrix(std::int64_t in, std::int64_t out) {
   }
   return Tensor<T, D>::from_vector(m, Shape{out, in});
 }
+
+// The maxima of one row of windows per call (r indexes the [N * C, Ho] output rows) and where they
+// are: the flat position ih * W + iw in the image plane, as torch's return_indices. The first
+// maximum in window order wins ties, and a NaN wins over numbers, as in PyTorch. Padding never wins.
+template <class V>
+struct MaxPoolRow {
+  const V* x;
+  V* out;
+  std::int64_t* argmax;
+  Window2d win;
+  TRUSTML_HD void operator()(std::int64_t r) const {
+    // A local copy of the window: the int64 stores into argmax could alias its fields otherwise.
+    const Window2d k = win;
+    const std::int64_t lh = k.lh(), lw = k.lw(), oh = r % lh;
+    const V* image = x + (r / lh) * k.h * k.w;
+    // The taps inside the image rows of this window row (the same for every window in it).
+    const std::int64_t ki_lo = first_inside(oh * k.sh - k.ph, k.dh), ki_hi = last_inside(oh * k.sh - k.ph, k.dh, k.kh, k.h);
+    for (std::int64_t ow = 0; ow < lw; ++ow) {
+      const std::int64_t w0 = ow * k.sw - k.pw;
+      const std::int64_t kj_lo = first_inside(w0, k.dw), kj_hi = last_inside(w0, k.dw, k.kw, k.w);
+      // Two passes without data-dependent branches (a mispredicted branch per tap was most of the
+      // time): the maximum, then where it first occurs. A NaN is the maximum when there is one.
+      V best = image[(oh * k.sh - k.ph + ki_lo * k.dh) * k.w + w0 + kj_lo * k.dw];
+      bool nan = false;
+      for (std::int64_t ki = ki_lo; ki < ki_hi; ++ki) {
+        const V* row = image + (oh * k.sh - k.ph + ki * k.dh) * k.w + w0;
+        for (std::int64_t kj = kj_lo; kj < kj_hi; ++kj) {
+          const V v = row[kj * k.dw];
+          nan |= v != v;
+          best = v > best ? v : best;
+        }
+      }
+      std::int64_t at = 0;
+      for (std::int64_t ki = ki_hi - 1; ki >= ki_lo; --ki) {
+        const std::int64_t ih = oh * k.sh - k.ph + ki * k.dh;
+        for (std::int64_t kj = kj_hi - 1; kj >= kj_lo; --kj) {
+          const V v = image[ih * k.w + w0 + kj * k.dw];
+          at = (nan ? v != v : v == best) ? ih * k.w + w0 + kj * k.dw : at;
+        }
+      }
+      out[r * lw + ow] = nan ? image[at] : best;
+      argmax[r * lw + ow] = at;
+    }
+  }
+  // The first tap t of a window starting at `start` with `step` between taps that lands at >= 0,
+  // and one past the last that lands below `size`.
+  TRUSTML_HD static std::int64_t first_inside(std::int64_t start, std::int64_t step) {
+    return start >= 0 ? 0 : (-start + step - 1) / step;
+  }
+  TRUSTML_HD static std::int64_t last_inside(std::int64_t start, std::int64_t step, std::int64_t taps, std::int64_t size) {
+    const std::int64_t end = start + (taps - 1) * step < size ? taps : (size - 1 - start) / step + 1;
+    return end;
+  }
+};
+
+// The common 2x2 window with stride 2 and no padding, one image plane per call, without branches
+// on the data: the maximum by max instructions, then the first tap equal to it by integer
+// arithmetic (4x faster than MaxPoolRow here). A row holding a NaN is redone so that the first NaN
+// of a window wins, as in MaxPoolRow.
+template <class V>
+struct MaxPool2x2Plane {
+  const V* x;
+  V* out;
+  std::int64_t* argmax;
+  std::int64_t h, w;
+  TRUSTML_HD void operator()(std::int64_t plane) const {
+    const std::int64_t lh = h / 2, lw = w / 2;
+    const V* __restrict__ image = x + plane * h * w;
+    for (std::int64_t oh = 0; oh < lh; ++oh) {
+      const V* __restrict__ top = image + 2 * oh * w;
+      const V* __restrict__ bottom = top + w;
+      V* __restrict__ out_row = out + (plane * lh + oh) * lw;
+      std::int64_t* __restrict__ argmax_row = argmax + (plane * lh + oh) * lw;
+      bool nan = false;
+      for (std::int64_t ow = 0; ow < lw; ++ow) {
+        const V a = top[2 * ow], b = top[2 * ow + 1], c = bottom[2 * ow], d = bottom[2 * ow + 1];
+        // std::max (a < b ? b : a) compiles to max instructions; a written-out select became a branch.
+        const V best = std::max(std::max(a, b), std::max(c, d));
+        const std::int64_t at = std::int64_t(a != best) * (1 + std::int64_t(b != best) * (1 + std::int64_t(c != best)));
+        out_row[ow] = best;
+        argmax_row[ow] = 2 * oh * w + (at >> 1) * w + 2 * ow + (at & 1);
+        nan |= (a != a) | (b != b) | (c != c) | (d != d);
+      }
+      if (!nan) continue;
+      for (std::int64_t ow = 0; ow < lw; ++ow) {
+        const V taps[4] = {top[2 * ow], top[2 * ow + 1], bottom[2 * ow], bottom[2 * ow + 1]};
+        int first = 0;
+        while (first < 4 && taps[first] == taps[first]) ++first;
+        if (first == 4) continue;
+        out_row[ow] = taps[first];
+        argmax_row[ow] = 2 * oh * w + (first >> 1) * w + 2 * ow + (first & 1);
+      }
+    }
+  }
+};
+
+// The rule of max_pool2d needs where each maximum was.
+template <class D>
+struct MaxPoolAttr {
+  autograd::Saved<std::int64_t, D> argmax;
+};
 }  // namespace ops
 
 // The maximum over each kernel window (torch.nn.functional.max_pool2d, floor mode). Padding never
-// wins; the gradient goes to the maximal elements, shared equally among ties within a window.
+// wins; the gradient goes to the first maximal element of each window, as in PyTorch.
 template <ops::RealFloating T, class D>
 Tensor<T, D> max_pool2d(const Tensor<T, D>& x, Size2 kernel, Size2 stride, Size2 padding = 0, Size2 dilation = 1) {
   const auto win = ops::pool_window("max_pool2d", x.shape(), kernel, stride, padding, dilation);
-  return amax(ops::pool_windows(x, win, -std::numeric_limits<T>::infinity()), {2});
+  const Shape out_shape{x.size(0), x.size(1), win.lh(), win.lw()};
+  auto out = Tensor<T, D>::empty(out_shape);
+  auto argmax = Tensor<std::int64_t, D>::empty(out_shape);
+  const auto src = x.contiguous_data();
+  using V = value_t<T, D>;
+  if (win.kh == 2 && win.kw == 2 && win.sh == 2 && win.sw == 2 && win.ph == 0 && win.pw == 0 && win.dh == 1 &&
+      win.dw == 1)
+    kernels::Kernels<D>::for_each(x.size(0) * x.size(1),
+                                  ops::MaxPool2x2Plane<V>{ops::dptr(src), ops::dptr(out), argmax.data(), win.h, win.w});
+  else
+    kernels::Kernels<D>::for_each(x.size(0) * x.size(1) * win.lh(),
+                                  ops::MaxPoolRow<V>{ops::dptr(src), ops::dptr(out), argmax.data(), win});
+  return autograd::record<Op::max_pool2d>(out, ops::MaxPoolAttr<D>{autograd::Saved<std::int64_t, D>(argmax)}, x);
 }
 // With the stride equal to the kernel, as PyTorch's default.
 template <ops::RealFloating T, class D>

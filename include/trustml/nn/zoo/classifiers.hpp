@@ -1,0 +1,92 @@
+// trustml/nn/zoo/classifiers.hpp: small image classifiers for 28x28 inputs (Fashion-MNIST).
+//
+//   Mlp({784, 256, 10})   Linear + ReLU layers: layers.0, layers.2, ...
+//   SmallCnn()            the reference small CNN of the specs: conv 1->16 3x3 pad 1, ReLU,
+//                         maxpool 2, conv 16->32 3x3 pad 1, ReLU, maxpool 2, linear 1568->10;
+//                         names features.0, features.3, classifier (about 20.5 k parameters)
+//   LeNet5()              conv 1->6 5x5 pad 2, ReLU, maxpool 2, conv 6->16 5x5, ReLU, maxpool 2,
+//                         linear 400->120->84->10 with ReLU; features.{0,3}, classifier.{0,2,4}
+//
+// Each takes images [N, C, 28, 28] (the MLP: anything it can flatten to its input size) and
+// returns logits [N, classes]; `seed` draws every layer's weights from its own Philox stream.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "trustml/nn/layers.hpp"
+
+namespace trustml::nn::zoo {
+
+template <class T = float, class D = Cpu>
+class Mlp : public Module<T, D> {
+ public:
+  using TensorT = Tensor<T, D>;
+  explicit Mlp(const std::vector<std::int64_t>& sizes, std::uint64_t seed = 0) : Module<T, D>("Mlp") {
+    TRUSTML_CHECK(sizes.size() >= 2, "nn::zoo::Mlp", "needs at least input and output sizes, got ", sizes.size());
+    layers = this->register_module("layers", std::make_shared<Sequential<T, D>>());
+    for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
+      layers->push_back(std::make_shared<Linear<T, D>>(sizes[i], sizes[i + 1], true, seed + i));
+      if (i + 2 < sizes.size()) layers->push_back(ReLU<T, D>());
+    }
+  }
+  TensorT forward(const TensorT& x) override {
+    return (*layers)(x.dim() > 2 ? reshape(x, {x.size(0), x.numel() / x.size(0)}) : x);
+  }
+  std::shared_ptr<Sequential<T, D>> layers;
+};
+
+// A feature extractor (Sequential) followed by a classifier, the layout of the zoo's CNNs.
+template <class T = float, class D = Cpu>
+class FeaturesClassifier : public Module<T, D> {
+ public:
+  using TensorT = Tensor<T, D>;
+  FeaturesClassifier(std::string type_name, std::shared_ptr<Sequential<T, D>> features,
+                     std::shared_ptr<Module<T, D>> classifier)
+      : Module<T, D>(std::move(type_name)) {
+    this->features = this->register_module("features", std::move(features));
+    this->classifier = this->register_module("classifier", std::move(classifier));
+  }
+  TensorT forward(const TensorT& x) override {
+    auto h = (*features)(x);
+    return (*classifier)(reshape(h, {h.size(0), h.numel() / h.size(0)}));
+  }
+  std::shared_ptr<Sequential<T, D>> features;
+  std::shared_ptr<Module<T, D>> classifier;
+};
+
+template <class T = float, class D = Cpu>
+std::shared_ptr<FeaturesClassifier<T, D>> SmallCnn(std::int64_t in_channels = 1, std::int64_t classes = 10,
+                                                    std::uint64_t seed = 0) {
+  auto features = std::make_shared<Sequential<T, D>>();
+  features->push_back(std::make_shared<Conv2d<T, D>>(in_channels, 16, 3, ConvOptions{.padding = 1}, seed));
+  features->push_back(ReLU<T, D>());
+  features->push_back(MaxPool2d<T, D>(2));
+  features->push_back(std::make_shared<Conv2d<T, D>>(16, 32, 3, ConvOptions{.padding = 1}, seed + 1));
+  features->push_back(ReLU<T, D>());
+  features->push_back(MaxPool2d<T, D>(2));
+  auto classifier = std::make_shared<Linear<T, D>>(32 * 7 * 7, classes, true, seed + 2);
+  return std::make_shared<FeaturesClassifier<T, D>>("SmallCnn", features, classifier);
+}
+
+template <class T = float, class D = Cpu>
+std::shared_ptr<FeaturesClassifier<T, D>> LeNet5(std::int64_t in_channels = 1, std::int64_t classes = 10,
+                                                  std::uint64_t seed = 0) {
+  auto features = std::make_shared<Sequential<T, D>>();
+  features->push_back(std::make_shared<Conv2d<T, D>>(in_channels, 6, 5, ConvOptions{.padding = 2}, seed));
+  features->push_back(ReLU<T, D>());
+  features->push_back(MaxPool2d<T, D>(2));
+  features->push_back(std::make_shared<Conv2d<T, D>>(6, 16, 5, ConvOptions{}, seed + 1));
+  features->push_back(ReLU<T, D>());
+  features->push_back(MaxPool2d<T, D>(2));
+  auto classifier = std::make_shared<Sequential<T, D>>();
+  classifier->push_back(std::make_shared<Linear<T, D>>(16 * 5 * 5, 120, true, seed + 2));
+  classifier->push_back(ReLU<T, D>());
+  classifier->push_back(std::make_shared<Linear<T, D>>(120, 84, true, seed + 3));
+  classifier->push_back(ReLU<T, D>());
+  classifier->push_back(std::make_shared<Linear<T, D>>(84, classes, true, seed + 4));
+  return std::make_shared<FeaturesClassifier<T, D>>("LeNet5", features, classifier);
+}
+
+}  // namespace trustml::nn::zoo
