@@ -103,6 +103,11 @@ OP_TEST(max_pool2d) {
   CHECK(std::isnan(max_pool2d(Td::from_vector({1, nan, 3, 2}, {1, 1, 2, 2}), 2).item()));
 
   check_grad([](auto& v) { return max_pool2d(v[0], 3, 2, 1); }, std::vector{Td::randn({1, 2, 5, 4}, 2)}, true);
+  // The 2x2 stride-2 kernels, odd sizes included (the last row and column belong to no window).
+  check_grad([](auto& v) { return max_pool2d(v[0], 2); }, std::vector{Td::randn({2, 2, 5, 7}, 4)}, true);
+  auto odd = Td::randn({1, 1, 5, 5}, 5);
+  check_close(max_pool2d(odd, 2), ref_windows(odd.to_vector(), Pool{1, 1, 5, 5, 2, 2, 2, 2}, -INFINITY,
+                                                [](double a, double b) { return std::max(a, b); }).first, 0);
   check_grad([](auto& v) { return max_pool2d(v[0], {2, 3}, 1, {1, 0}, {2, 1}); },
              std::vector{Td::randn({2, 1, 4, 4}, 3)});
 }

@@ -14,15 +14,18 @@ void compare_model(const std::string& what, Make make, const Tensor<float>& x, d
   auto cpu = make.template operator()<Cpu>();
   auto gpu = make.template operator()<Cuda>();
   gpu->load_state_dict(cpu->state_dict());
-  auto yc = (*cpu)(x), yg = (*gpu)(x.to<Cuda>());
+  auto yc = (*cpu)(x);
+  auto yg = (*gpu)(x.to<Cuda>());
   check_close<float>(yg, yc, rtol, what + " output");
   sum(mul(yc, yc)).backward();
   sum(mul(yg, yg)).backward();
-  auto pc = cpu->named_parameters(), pg = gpu->named_parameters();
+  auto pc = cpu->named_parameters();
+  auto pg = gpu->named_parameters();
   REQUIRE(pc.size() == pg.size());
   for (std::size_t i = 0; i < pc.size(); ++i)
     check_close<float>(pg[i].second.grad(), pc[i].second.grad(), rtol * 10, what + " grad " + pc[i].first);
-  auto bc = cpu->named_buffers(), bg = gpu->named_buffers();
+  auto bc = cpu->named_buffers();
+  auto bg = gpu->named_buffers();
   for (std::size_t i = 0; i < bc.size(); ++i) check_close<float>(bg[i].second, bc[i].second, rtol, what + " " + bc[i].first);
 }
 }  // namespace

@@ -113,7 +113,11 @@ TRUSTML_RULE(sigmoid, output) {
   auto y = c.out();
   return grads(mul(c.grad, conj(mul(y, add_scalar(neg(y), T(1))))));
 }
-TRUSTML_RULE(relu, output) { return grads(mul(c.grad, step(c.out()))); }
+// relu: g where the output is positive. Without create_graph, one fused pass (no mask tensor).
+TRUSTML_RULE(relu, output) {
+  if (!grad_enabled()) return grads(ops::binary_map<InT<C>>("relu", c.grad, c.out(), fn::PassWherePositive{}));
+  return grads(mul(c.grad, step(c.out())));
+}
 TRUSTML_RULE(leaky_relu, inputs) {
   using T = InT<C>;
   return grads(mul(c.grad, add_scalar(scale(step(c.template in<0>()), T(1) - c.attrs), c.attrs)));
@@ -205,15 +209,26 @@ TRUSTML_RULE(matmul, inputs) {
 
 // ---- convolution, pooling and resampling ----
 // im2col and col2im are each other's adjoint; padding taps carry no gradient.
-// max_pool2d: g goes to the recorded maximum of each window (flat positions in each image plane).
-TRUSTML_RULE(max_pool2d, nothing) {
+// max_pool2d: g goes to the first maximum of each window. Without create_graph one kernel writes
+// the whole gradient; with it, the same positions feed scatter_add, whose rule is gather.
+TRUSTML_RULE(max_pool2d, both) {
   using G = std::decay_t<decltype(c.grad)>;
-  const Shape& x = c.template in_shape<0>();
-  const std::int64_t planes = x[0] * x[1], windows = c.grad.numel() / std::max<std::int64_t>(planes, 1);
-  auto argmax = reshape(c.attrs.argmax.unpack(nullptr, "max_pool2d"), {planes, windows});
-  auto scattered = ops::scatter_add_unchecked(G::zeros(Shape{planes, x[2] * x[3]}), 1, argmax,
+  using V = trustml::value_t<InT<C>, typename G::device_type>;
+  using K = kernels::Kernels<typename G::device_type>;
+  const Shape& shape = c.template in_shape<0>();
+  const auto x = c.template in<0>().contiguous_data(), y = c.out().contiguous_data();
+  const std::int64_t planes = shape[0] * shape[1], windows = y.numel() / std::max<std::int64_t>(planes, 1);
+  if (!grad_enabled()) {
+    auto dx = G::empty(shape);
+    const auto g = c.grad.contiguous_data();
+    K::for_each(planes, ops::MaxPoolGradPlane<V>{ops::dptr(x), ops::dptr(y), ops::dptr(g), ops::dptr(dx), c.attrs});
+    return grads(dx);
+  }
+  auto argmax = Tensor<std::int64_t, typename G::device_type>::empty(Shape{planes, windows});
+  K::for_each(y.numel(), ops::MaxPoolArgmax<V>{ops::dptr(x), ops::dptr(y), argmax.data(), c.attrs});
+  auto scattered = ops::scatter_add_unchecked(G::zeros(Shape{planes, shape[2] * shape[3]}), 1, argmax,
                                               reshape(c.grad, {planes, windows}));
-  return grads(reshape(scattered, x));
+  return grads(reshape(scattered, shape));
 }
 TRUSTML_RULE(im2col, nothing) { return grads(ops::run_col2im(c.grad, c.attrs.win)); }
 TRUSTML_RULE(col2im, nothing) { return grads(ops::run_im2col(c.grad, c.attrs, InT<C>(0))); }

@@ -25,6 +25,8 @@ TRUSTML_BINARY_FN(Div, a / b)
 TRUSTML_BINARY_FN(Maximum, a < b ? b : a)
 TRUSTML_BINARY_FN(Minimum, b < a ? b : a)
 // 1 where a > b, 1/2 where a == b, 0 elsewhere: the share of a tie's gradient each side gets.
+// g where x > 0, else 0 (the gradient of relu).
+TRUSTML_BINARY_FN(PassWherePositive, b > V(0) ? a : V(0))
 TRUSTML_BINARY_FN(MaxMask, a > b ? V(1) : (a == b ? V(0.5) : V(0)))
 TRUSTML_UNARY_FN(Identity, x)
 TRUSTML_UNARY_FN(Neg, -x)

@@ -106,6 +106,21 @@ struct Im2colTap {
     const V* image = x + plane * k.h * k.w;
     const std::int64_t off = kj * k.dw - k.pw;
     const ValidRange v = valid_range(off, k.sw, k.w, lw);
+    if (k.sh == 1 && k.sw == 1 && lw == k.w) {
+      // Unit strides and rows as wide as the image ("same" padding): the tap's block is the plane
+      // shifted by one offset, so one long copy, then the columns that fall outside get the pad.
+      const std::int64_t n = lh * lw, shift = (ki * k.dh - k.ph) * k.w + off;
+      const std::int64_t lo = shift < 0 ? (-shift < n ? -shift : n) : 0;
+      const std::int64_t hi = k.h * k.w - shift < n ? (k.h * k.w - shift > lo ? k.h * k.w - shift : lo) : n;
+      for (std::int64_t i = 0; i < lo; ++i) o[i] = pad;
+      for (std::int64_t i = lo; i < hi; ++i) o[i] = image[shift + i];
+      for (std::int64_t i = hi; i < n; ++i) o[i] = pad;
+      for (std::int64_t oh = 0; oh < lh; ++oh) {
+        for (std::int64_t ow = 0; ow < v.lo; ++ow) o[oh * lw + ow] = pad;
+        for (std::int64_t ow = v.hi; ow < lw; ++ow) o[oh * lw + ow] = pad;
+      }
+      return;
+    }
     for (std::int64_t oh = 0; oh < lh; ++oh, o += lw) {
       const std::int64_t ih = oh * k.sh - k.ph + ki * k.dh;
       if (ih < 0 || ih >= k.h) {

@@ -46,105 +46,149 @@ Tensor<T, D> adaptive_pool_matrix(std::int64_t in, std::int64_t out) {
   return Tensor<T, D>::from_vector(m, Shape{out, in});
 }
 
-// The maxima of one row of windows per call (r indexes the [N * C, Ho] output rows) and where they
-// are: the flat position ih * W + iw in the image plane, as torch's return_indices. The first
-// maximum in window order wins ties, and a NaN wins over numbers, as in PyTorch. Padding never wins.
+// The taps [lo, hi) of a window that start at `start` with `step` between them and land inside
+// [0, size).
+struct TapRange {
+  std::int64_t lo, hi;
+};
+TRUSTML_HD inline TapRange taps_inside(std::int64_t start, std::int64_t step, std::int64_t taps, std::int64_t size) {
+  const std::int64_t lo = start >= 0 ? 0 : (-start + step - 1) / step;
+  const std::int64_t hi = start + (taps - 1) * step < size ? taps : (size - 1 - start) / step + 1;
+  return {lo, hi};
+}
+
+// Where the maximum `best` of window (oh, ow) of `image` first occurs, in window order, as the
+// flat position ih * W + iw in the plane (torch's return_indices); for a NaN maximum, the first
+// NaN. The forward kernels find the maximum, this finds the tap: the rule's gradient goes there.
+template <class V>
+TRUSTML_HD std::int64_t first_max_tap(const V* image, const Window2d& k, std::int64_t oh, std::int64_t ow, V best) {
+  const TapRange rows = taps_inside(oh * k.sh - k.ph, k.dh, k.kh, k.h);
+  const TapRange cols = taps_inside(ow * k.sw - k.pw, k.dw, k.kw, k.w);
+  const bool nan = best != best;
+  for (std::int64_t ki = rows.lo; ki < rows.hi; ++ki) {
+    const std::int64_t ih = oh * k.sh - k.ph + ki * k.dh;
+    for (std::int64_t kj = cols.lo; kj < cols.hi; ++kj) {
+      const std::int64_t at = ih * k.w + ow * k.sw - k.pw + kj * k.dw;
+      if (nan ? image[at] != image[at] : image[at] == best) return at;
+    }
+  }
+  return -1;  // not reached: `best` is one of the window's values
+}
+
+// The maxima of one row of windows per call (r indexes the [N * C, Ho] output rows); a NaN in a
+// window is its maximum, as in PyTorch; padding never wins.
 template <class V>
 struct MaxPoolRow {
   const V* x;
   V* out;
-  std::int64_t* argmax;
   Window2d win;
   TRUSTML_HD void operator()(std::int64_t r) const {
-    // A local copy of the window: the int64 stores into argmax could alias its fields otherwise.
-    const Window2d k = win;
+    const Window2d k = win;  // a local copy: stores through `out` cannot alias it
     const std::int64_t lh = k.lh(), lw = k.lw(), oh = r % lh;
     const V* image = x + (r / lh) * k.h * k.w;
-    // The taps inside the image rows of this window row (the same for every window in it).
-    const std::int64_t ki_lo = first_inside(oh * k.sh - k.ph, k.dh), ki_hi = last_inside(oh * k.sh - k.ph, k.dh, k.kh, k.h);
+    const TapRange rows = taps_inside(oh * k.sh - k.ph, k.dh, k.kh, k.h);
     for (std::int64_t ow = 0; ow < lw; ++ow) {
       const std::int64_t w0 = ow * k.sw - k.pw;
-      const std::int64_t kj_lo = first_inside(w0, k.dw), kj_hi = last_inside(w0, k.dw, k.kw, k.w);
-      // Two passes without data-dependent branches (a mispredicted branch per tap was most of the
-      // time): the maximum, then where it first occurs. A NaN is the maximum when there is one.
-      V best = image[(oh * k.sh - k.ph + ki_lo * k.dh) * k.w + w0 + kj_lo * k.dw];
+      const TapRange cols = taps_inside(w0, k.dw, k.kw, k.w);
+      V best = image[(oh * k.sh - k.ph + rows.lo * k.dh) * k.w + w0 + cols.lo * k.dw];
       bool nan = false;
-      for (std::int64_t ki = ki_lo; ki < ki_hi; ++ki) {
+      for (std::int64_t ki = rows.lo; ki < rows.hi; ++ki) {
         const V* row = image + (oh * k.sh - k.ph + ki * k.dh) * k.w + w0;
-        for (std::int64_t kj = kj_lo; kj < kj_hi; ++kj) {
+        for (std::int64_t kj = cols.lo; kj < cols.hi; ++kj) {
           const V v = row[kj * k.dw];
           nan |= v != v;
-          best = v > best ? v : best;
+          best = std::max(best, v);
         }
       }
-      std::int64_t at = 0;
-      for (std::int64_t ki = ki_hi - 1; ki >= ki_lo; --ki) {
-        const std::int64_t ih = oh * k.sh - k.ph + ki * k.dh;
-        for (std::int64_t kj = kj_hi - 1; kj >= kj_lo; --kj) {
-          const V v = image[ih * k.w + w0 + kj * k.dw];
-          at = (nan ? v != v : v == best) ? ih * k.w + w0 + kj * k.dw : at;
-        }
-      }
-      out[r * lw + ow] = nan ? image[at] : best;
-      argmax[r * lw + ow] = at;
+      out[r * lw + ow] = nan ? std::numeric_limits<V>::quiet_NaN() : best;
     }
-  }
-  // The first tap t of a window starting at `start` with `step` between taps that lands at >= 0,
-  // and one past the last that lands below `size`.
-  TRUSTML_HD static std::int64_t first_inside(std::int64_t start, std::int64_t step) {
-    return start >= 0 ? 0 : (-start + step - 1) / step;
-  }
-  TRUSTML_HD static std::int64_t last_inside(std::int64_t start, std::int64_t step, std::int64_t taps, std::int64_t size) {
-    const std::int64_t end = start + (taps - 1) * step < size ? taps : (size - 1 - start) / step + 1;
-    return end;
   }
 };
 
-// The common 2x2 window with stride 2 and no padding, one image plane per call, without branches
-// on the data: the maximum by max instructions, then the first tap equal to it by integer
-// arithmetic (4x faster than MaxPoolRow here). A row holding a NaN is redone so that the first NaN
-// of a window wins, as in MaxPoolRow.
+// The 2x2 window with stride 2 and no padding of most CNNs, which has its own kernels.
+TRUSTML_HD inline bool is_2x2_stride_2(const Window2d& k) {
+  return k.kh == 2 && k.kw == 2 && k.sh == 2 && k.sw == 2 && k.ph == 0 && k.pw == 0 && k.dh == 1 && k.dw == 1;
+}
+
+// The common 2x2 window with stride 2 and no padding, one image plane per call: max instructions
+// only (a compare-and-select chain compiled to mispredicted branches and ran 4x slower).
 template <class V>
 struct MaxPool2x2Plane {
   const V* x;
   V* out;
-  std::int64_t* argmax;
   std::int64_t h, w;
   TRUSTML_HD void operator()(std::int64_t plane) const {
     const std::int64_t lh = h / 2, lw = w / 2;
-    const V* __restrict__ image = x + plane * h * w;
     for (std::int64_t oh = 0; oh < lh; ++oh) {
-      const V* __restrict__ top = image + 2 * oh * w;
+      const V* __restrict__ top = x + plane * h * w + 2 * oh * w;
       const V* __restrict__ bottom = top + w;
       V* __restrict__ out_row = out + (plane * lh + oh) * lw;
-      std::int64_t* __restrict__ argmax_row = argmax + (plane * lh + oh) * lw;
-      bool nan = false;
       for (std::int64_t ow = 0; ow < lw; ++ow) {
         const V a = top[2 * ow], b = top[2 * ow + 1], c = bottom[2 * ow], d = bottom[2 * ow + 1];
-        // std::max (a < b ? b : a) compiles to max instructions; a written-out select became a branch.
-        const V best = std::max(std::max(a, b), std::max(c, d));
-        const std::int64_t at = std::int64_t(a != best) * (1 + std::int64_t(b != best) * (1 + std::int64_t(c != best)));
-        out_row[ow] = best;
-        argmax_row[ow] = 2 * oh * w + (at >> 1) * w + 2 * ow + (at & 1);
-        nan |= (a != a) | (b != b) | (c != c) | (d != d);
-      }
-      if (!nan) continue;
-      for (std::int64_t ow = 0; ow < lw; ++ow) {
-        const V taps[4] = {top[2 * ow], top[2 * ow + 1], bottom[2 * ow], bottom[2 * ow + 1]};
-        int first = 0;
-        while (first < 4 && taps[first] == taps[first]) ++first;
-        if (first == 4) continue;
-        out_row[ow] = taps[first];
-        argmax_row[ow] = 2 * oh * w + (first >> 1) * w + 2 * ow + (first & 1);
+        const bool nan = (a != a) | (b != b) | (c != c) | (d != d);
+        out_row[ow] = nan ? a + b + c + d : std::max(std::max(a, b), std::max(c, d));  // the sum is NaN then
       }
     }
   }
 };
 
-// The rule of max_pool2d needs where each maximum was.
-template <class D>
-struct MaxPoolAttr {
-  autograd::Saved<std::int64_t, D> argmax;
+// The gradient of max_pool2d for one image plane per call: each window's g at its first maximum,
+// 0 elsewhere. Each call owns its plane, so overlapping windows never collide.
+template <class V>
+struct MaxPoolGradPlane {
+  const V* x;
+  const V* y;
+  const V* g;
+  V* dx;
+  Window2d win;
+  TRUSTML_HD void operator()(std::int64_t plane) const {
+    const Window2d k = win;
+    const std::int64_t lh = k.lh(), lw = k.lw(), h = k.h, w = k.w;
+    const V* image = x + plane * h * w;
+    V* grad = dx + plane * h * w;
+    if (!is_2x2_stride_2(k)) {
+      for (std::int64_t i = 0; i < h * w; ++i) grad[i] = V(0);
+      for (std::int64_t oh = 0; oh < lh; ++oh)
+        for (std::int64_t ow = 0; ow < lw; ++ow) {
+          const std::int64_t o = (plane * lh + oh) * lw + ow;
+          grad[first_max_tap(image, k, oh, ow, y[o])] += g[o];
+        }
+      return;
+    }
+    // 2x2 windows with stride 2 tile the plane: every pixel of a window is written once, the rows
+    // and columns outside all windows are zeroed, and the first maximum is found without branches.
+    for (std::int64_t oh = 0; oh < lh; ++oh) {
+      const V* top = image + 2 * oh * w;
+      V* gtop = grad + 2 * oh * w;
+      const std::int64_t o = (plane * lh + oh) * lw;
+      for (std::int64_t ow = 0; ow < lw; ++ow) {
+        const V a = top[2 * ow], b = top[2 * ow + 1], c = top[w + 2 * ow], best = y[o + ow];
+        const bool nan = best != best;  // then the first NaN is the maximum
+        const int not_a = nan ? a == a : a != best, not_b = nan ? b == b : b != best, not_c = nan ? c == c : c != best;
+        const int at = not_a * (1 + not_b * (1 + not_c));
+        // Zeros, then g at the maximum through a computed address (selects here became branches).
+        gtop[2 * ow] = gtop[2 * ow + 1] = gtop[w + 2 * ow] = gtop[w + 2 * ow + 1] = V(0);
+        gtop[(at >> 1) * w + 2 * ow + (at & 1)] = g[o + ow];
+      }
+      for (std::int64_t iw = 2 * lw; iw < w; ++iw) gtop[iw] = gtop[w + iw] = V(0);
+    }
+    for (std::int64_t i = 2 * lh * w; i < h * w; ++i) grad[i] = V(0);
+  }
+};
+
+// The first maximum of each window as a flat position in its plane, for the recorded gradient
+// (create_graph), which scatters g there with scatter_add.
+template <class V>
+struct MaxPoolArgmax {
+  const V* x;
+  const V* y;
+  std::int64_t* argmax;
+  Window2d win;
+  TRUSTML_HD void operator()(std::int64_t o) const {
+    const std::int64_t lh = win.lh(), lw = win.lw();
+    const std::int64_t plane = o / (lh * lw), oh = (o / lw) % lh, ow = o % lw;
+    argmax[o] = first_max_tap(x + plane * win.h * win.w, win, oh, ow, y[o]);
+  }
 };
 }  // namespace ops
 
@@ -153,19 +197,14 @@ struct MaxPoolAttr {
 template <ops::RealFloating T, class D>
 Tensor<T, D> max_pool2d(const Tensor<T, D>& x, Size2 kernel, Size2 stride, Size2 padding = 0, Size2 dilation = 1) {
   const auto win = ops::pool_window("max_pool2d", x.shape(), kernel, stride, padding, dilation);
-  const Shape out_shape{x.size(0), x.size(1), win.lh(), win.lw()};
-  auto out = Tensor<T, D>::empty(out_shape);
-  auto argmax = Tensor<std::int64_t, D>::empty(out_shape);
+  auto out = Tensor<T, D>::empty(Shape{x.size(0), x.size(1), win.lh(), win.lw()});
   const auto src = x.contiguous_data();
   using V = value_t<T, D>;
-  if (win.kh == 2 && win.kw == 2 && win.sh == 2 && win.sw == 2 && win.ph == 0 && win.pw == 0 && win.dh == 1 &&
-      win.dw == 1)
-    kernels::Kernels<D>::for_each(x.size(0) * x.size(1),
-                                  ops::MaxPool2x2Plane<V>{ops::dptr(src), ops::dptr(out), argmax.data(), win.h, win.w});
+  if (ops::is_2x2_stride_2(win))
+    kernels::Kernels<D>::for_each(x.size(0) * x.size(1), ops::MaxPool2x2Plane<V>{ops::dptr(src), ops::dptr(out), win.h, win.w});
   else
-    kernels::Kernels<D>::for_each(x.size(0) * x.size(1) * win.lh(),
-                                  ops::MaxPoolRow<V>{ops::dptr(src), ops::dptr(out), argmax.data(), win});
-  return autograd::record<Op::max_pool2d>(out, ops::MaxPoolAttr<D>{autograd::Saved<std::int64_t, D>(argmax)}, x);
+    kernels::Kernels<D>::for_each(x.size(0) * x.size(1) * win.lh(), ops::MaxPoolRow<V>{ops::dptr(src), ops::dptr(out), win});
+  return autograd::record<Op::max_pool2d>(out, win, x);
 }
 // With the stride equal to the kernel, as PyTorch's default.
 template <ops::RealFloating T, class D>
