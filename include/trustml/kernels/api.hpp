@@ -41,7 +41,8 @@ struct GemmArgs {
 //   map(shape, out, f, Strided<In>... in)      out[i] = f(in[i]...) over a contiguous output of `shape`
 //   reduce(shape, out_rank, out, in, red)      input viewed as [out dims..., reduced dims...];
 //                                              out[o] = red.done(fold of red.step from red.init(), count)
-//   for_each(n, f)                             f(i) for i in [0, n), concurrently: gathers, scatters, im2col
+//   for_each(n, f, work)                       f(i) for i in [0, n), concurrently: gathers, scatters, im2col;
+//                                              work = elements each f(i) touches (decides threading on the CPU)
 //   gemm(GemmArgs<T>)                          batched GEMM
 template <class D>
 struct Kernels {

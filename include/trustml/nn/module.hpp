@@ -37,6 +37,11 @@
 
 namespace trustml::nn {
 
+// A parameter is a leaf tensor that requires grad: the name says what a tensor is for. Gradient
+// estimators (backprop or zeroth-order) fill its grad(), which the optimizers read.
+template <class T = float, class D = Cpu>
+using Parameter = Tensor<T, D>;
+
 // Named tensors of a module tree: its parameters and floating buffers, and its int64 buffers.
 template <class T, class D = Cpu>
 struct StateDict {

@@ -176,7 +176,8 @@ Tensor<T, D> run_im2col(const Tensor<T, D>& x, const Window2d& win, T pad_value)
   const std::int64_t n = x.size(0), c = x.size(1), lh = win.lh(), lw = win.lw(), taps = win.kh * win.kw;
   auto out = Tensor<T, D>::empty(win.batch_in_columns ? Shape{c * taps, n * lh * lw} : Shape{n, c * taps, lh * lw});
   const auto src = x.contiguous_data();
-  Kernels<D>::for_each(n * c * taps, Im2colTap<value_t<T, D>>{dptr(src), dptr(out), win, device_value<T, D>(pad_value)});
+  Kernels<D>::for_each(n * c * taps, Im2colTap<value_t<T, D>>{dptr(src), dptr(out), win, device_value<T, D>(pad_value)},
+                       lh * lw);
   return record<Op::im2col>(out, Im2colAttr<T>{win, pad_value}, x);
 }
 
@@ -186,7 +187,8 @@ Tensor<T, D> run_col2im(const Tensor<T, D>& cols, const Window2d& win) {
   const std::int64_t c = win.batch_in_columns ? win.channels : cols.size(1) / (win.kh * win.kw);
   auto out = Tensor<T, D>::empty(Shape{n, c, win.h, win.w});
   const auto src = cols.contiguous_data();
-  Kernels<D>::for_each(n * c, Col2imPlane<value_t<T, D>>{dptr(src), dptr(out), win});
+  Kernels<D>::for_each(n * c, Col2imPlane<value_t<T, D>>{dptr(src), dptr(out), win},
+                       win.kh * win.kw * win.lh() * win.lw());
   return record<Op::col2im>(out, win, cols);
 }
 

@@ -126,8 +126,10 @@ Tensor<T, D> scatter_add_unchecked(const Tensor<T, D>& x, int dim, const Tensor<
   assign(out, x);
   const Shape& s = index.shape();
   const std::int64_t lines = s.dims[dim] ? s.numel() / s.dims[dim] : 0;
-  Kernels<D>::for_each(lines, ScatterAddFn<V>{s, dim, index.data(), index.strides(), dptr(src), src.strides(),
-                                              dptr(out), out.strides()});
+  Kernels<D>::for_each(lines,
+                       ScatterAddFn<V>{s, dim, index.data(), index.strides(), dptr(src), src.strides(), dptr(out),
+                                       out.strides()},
+                       s.dims[dim]);
   return record<Op::scatter_add>(out, IndexAttr<D>{dim, autograd::Saved<std::int64_t, D>(index)}, x, src);
 }
 

@@ -201,9 +201,11 @@ Tensor<T, D> max_pool2d(const Tensor<T, D>& x, Size2 kernel, Size2 stride, Size2
   const auto src = x.contiguous_data();
   using V = value_t<T, D>;
   if (ops::is_2x2_stride_2(win))
-    kernels::Kernels<D>::for_each(x.size(0) * x.size(1), ops::MaxPool2x2Plane<V>{ops::dptr(src), ops::dptr(out), win.h, win.w});
+    kernels::Kernels<D>::for_each(x.size(0) * x.size(1), ops::MaxPool2x2Plane<V>{ops::dptr(src), ops::dptr(out), win.h, win.w},
+                                  win.h * win.w);
   else
-    kernels::Kernels<D>::for_each(x.size(0) * x.size(1) * win.lh(), ops::MaxPoolRow<V>{ops::dptr(src), ops::dptr(out), win});
+    kernels::Kernels<D>::for_each(x.size(0) * x.size(1) * win.lh(), ops::MaxPoolRow<V>{ops::dptr(src), ops::dptr(out), win},
+                                  win.lw() * win.kh * win.kw);
   return autograd::record<Op::max_pool2d>(out, win, x);
 }
 // With the stride equal to the kernel, as PyTorch's default.

@@ -175,8 +175,8 @@ struct Kernels<Cpu> {
   }
 
   template <class F>
-  static void for_each(std::int64_t n, F f) {
-    cpu::parallel_for(n, 1, f);
+  static void for_each(std::int64_t n, F f, std::int64_t work_per_item = 1) {
+    cpu::parallel_for(n, work_per_item, f);
   }
 
   template <class T>

@@ -319,7 +319,7 @@ struct Kernels<Cuda> {
   }
 
   template <class F>
-  static void for_each(std::int64_t n, F f) {
+  static void for_each(std::int64_t n, F f, std::int64_t /*work_per_item: one thread per item anyway*/ = 1) {
     gpu::launch(n, f);
   }
 
