@@ -29,6 +29,9 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "trustml/core/random.hpp"
@@ -140,7 +143,12 @@ class CoordinateZO {
     EstimateStats stats;
     const bool central = options_.difference == Difference::central;
     double base = 0;
-    if (!central) base = loss(), ++stats.queries;
+    if (!central && known_base_) {
+      base = *known_base_;
+    } else if (!central) {
+      base = loss();
+      ++stats.queries;
+    }
     for (auto& p : params) {
       const std::int64_t n = p.numel();
       std::vector<T> grad(static_cast<std::size_t>(n), T(0));
@@ -176,10 +184,65 @@ class CoordinateZO {
     return estimate(model.parameters(), [&] { common.rewind(); return loss(); }, masks);
   }
 
+  // Feature reuse: the network as stages run in order (modules, e.g. a Sequential's layers) on
+  // `input`, and a loss of the last stage's output. The base pass keeps every stage's input, so a
+  // query that perturbs a parameter of stage l runs only stages l, l+1, ... from the kept input: the
+  // same losses as full forwards (to float rounding of nothing: the same ops on the same values), at
+  // a fraction of the cost when most parameters sit in late stages. `masks`, when given, hold one
+  // mask per parameter of each stage, in stage order.
+  template <class T, class D>
+  EstimateStats estimate_staged(const std::vector<nn::Module<T, D>*>& stages, const Tensor<T, D>& input,
+                                const std::type_identity_t<std::function<double(const Tensor<T, D>&)>>& loss_of_output,
+                                const std::vector<Tensor<T, D>>* masks = nullptr) const {
+    TRUSTML_CHECK(!stages.empty(), "CoordinateZO", "feature reuse needs at least one stage");
+    std::vector<std::unique_ptr<detail::CommonRandomNumbers<T, D>>> common;
+    for (auto* stage : stages) {
+      TRUSTML_CHECK(stage != nullptr, "CoordinateZO", "a stage is null");
+      common.push_back(std::make_unique<detail::CommonRandomNumbers<T, D>>(*stage));
+    }
+    NoGradGuard no_grad;
+    std::vector<Tensor<T, D>> inputs{input};
+    for (std::size_t l = 0; l < stages.size(); ++l) inputs.push_back((*stages[l])(inputs[l]));
+    EstimateStats stats;
+    const double base = loss_of_output(inputs.back());
+    ++stats.queries;
+    std::size_t mask_index = 0;
+    for (std::size_t l = 0; l < stages.size(); ++l) {
+      auto params = stages[l]->parameters();
+      std::vector<Tensor<T, D>> stage_masks;
+      if (masks)
+        for (std::size_t i = 0; i < params.size(); ++i, ++mask_index) {
+          TRUSTML_CHECK(mask_index < masks->size(), "CoordinateZO", "needs one mask per parameter of every stage, got ",
+                        masks->size());
+          stage_masks.push_back((*masks)[mask_index]);
+        }
+      if (params.empty()) continue;
+      auto rerun = [&] {  // stages l, l + 1, ... from the kept input of stage l
+        for (std::size_t k = l; k < stages.size(); ++k) common[k]->rewind();
+        Tensor<T, D> h = inputs[l];
+        for (std::size_t k = l; k < stages.size(); ++k) h = (*stages[k])(h);
+        return loss_of_output(h);
+      };
+      const auto part = with_base(base).estimate(params, rerun, masks ? &stage_masks : nullptr);
+      stats.queries += part.queries;
+      stats.coordinates += part.coordinates;
+    }
+    TRUSTML_CHECK(!masks || mask_index == masks->size(), "CoordinateZO", "got ", masks ? masks->size() : 0,
+                  " masks for ", mask_index, " parameters");
+    return stats;
+  }
+
   const Options& options() const { return options_; }
 
  private:
+  // This estimator with a base loss already known (forward differences skip that query).
+  CoordinateZO with_base(double base) const {
+    CoordinateZO copy = *this;
+    copy.known_base_ = base;
+    return copy;
+  }
   Options options_;
+  std::optional<double> known_base_;
 };
 
 // RGE: q random directions over all (active) coordinates of all parameters at once.
