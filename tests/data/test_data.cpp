@@ -63,7 +63,7 @@ std::string error_of(const std::string& path) {
 }  // namespace
 
 TEST_CASE("read_idx reads gzipped and plain unsigned-byte IDX files") {
-  test::TempDir dir;
+  tests::TempDir dir;
   const Bytes data = iota_bytes(2 * 3 * 4);
   const Bytes file = idx_file(0x08, {2, 3, 4}, data);
   write_gz(dir.file("a.gz"), file);
@@ -81,7 +81,7 @@ TEST_CASE("read_idx reads gzipped and plain unsigned-byte IDX files") {
 }
 
 TEST_CASE("read_idx rejects a file cut at every byte offset, naming where it ends") {
-  test::TempDir dir;
+  tests::TempDir dir;
   const Bytes file = idx_file(0x08, {2, 3, 4}, iota_bytes(24));  // 16 header bytes + 24 data bytes
   for (std::size_t length = 0; length < file.size(); ++length) {
     const std::string path = dir.file("cut" + std::to_string(length) + ".gz");
@@ -96,7 +96,7 @@ TEST_CASE("read_idx rejects a file cut at every byte offset, naming where it end
 }
 
 TEST_CASE("read_idx rejects a gzip stream cut at every byte, and never crashes on damaged bytes") {
-  test::TempDir dir;
+  tests::TempDir dir;
   const Bytes file = idx_file(0x08, {5, 6}, iota_bytes(30));
   write_gz(dir.file("full.gz"), file);
   const Bytes compressed = read_plain(dir.file("full.gz"));
@@ -127,7 +127,7 @@ TEST_CASE("read_idx rejects a gzip stream cut at every byte, and never crashes o
 }
 
 TEST_CASE("read_idx names what is wrong with a malformed header") {
-  test::TempDir dir;
+  tests::TempDir dir;
   auto error_for = [&](const std::string& name, const Bytes& bytes) {
     write_gz(dir.file(name), bytes);
     return error_of(dir.file(name));
@@ -151,7 +151,7 @@ TEST_CASE("read_idx names what is wrong with a malformed header") {
 }
 
 TEST_CASE("read_idx reports missing files and directories") {
-  test::TempDir dir;
+  tests::TempDir dir;
   CHECK(error_of(dir.file("nothing.gz")) == "trustml::read_idx: " + dir.file("nothing.gz") + ": no such file");
   CHECK(error_of(dir.path().string()).find("not a regular file") != std::string::npos);
 }
@@ -174,7 +174,7 @@ TEST_CASE("Fashion-MNIST class names and the default directory") {
 }
 
 TEST_CASE("load_fashion_mnist names the Debian package when the files are missing") {
-  test::TempDir dir;
+  tests::TempDir dir;
   try {
     load_fashion_mnist(Split::train, dir.path().string());
     FAIL("no error");
@@ -186,7 +186,7 @@ TEST_CASE("load_fashion_mnist names the Debian package when the files are missin
 }
 
 TEST_CASE("load_fashion_mnist checks counts and labels of a small data set in the same format") {
-  test::TempDir dir;
+  tests::TempDir dir;
   const Bytes pixels = iota_bytes(3 * 28 * 28);
   write_gz(dir.file("t10k-images-idx3-ubyte.gz"), idx_file(0x08, {3, 28, 28}, pixels));
   write_gz(dir.file("t10k-labels-idx1-ubyte.gz"), idx_file(0x08, {3}, Bytes{9, 0, 4}));

@@ -59,7 +59,7 @@ std::string read_all(std::FILE* f) {
 }  // namespace
 
 TEST_CASE("write_png writes gray and RGB images, scaled, clamped and rounded") {
-  test::TempDir dir;
+  tests::TempDir dir;
   // [1, 2, 3]: 0, 0.5, 1 / -1, 2, NaN.
   const auto gray = Tensor<float>::from_vector({0, 0.5f, 1, -1, 2, std::nanf("")}, {1, 2, 3});
   write_png(dir.file("gray.png"), gray);
@@ -93,7 +93,7 @@ TEST_CASE("write_png writes gray and RGB images, scaled, clamped and rounded") {
 }
 
 TEST_CASE("write_image_grid lays out images with borders and captions") {
-  test::TempDir dir;
+  tests::TempDir dir;
   // Five 1x4x6 images, image i filled with (i + 1) / 8.
   std::vector<float> values;
   for (int i = 0; i < 5; ++i) values.insert(values.end(), 24, static_cast<float>(i + 1) / 8);

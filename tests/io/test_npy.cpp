@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "support/op_registry.hpp"
+#include "io/io_test_support.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace trustml;
@@ -18,24 +19,6 @@ using namespace trustml::io;
 namespace fs = std::filesystem;
 
 namespace {
-
-using ScratchDir = trustml::test::TempDir;
-
-template <class T>
-Array make_array(std::string name, DType dtype, std::vector<std::int64_t> shape, const std::vector<T>& values) {
-  Array a{std::move(name), dtype, std::move(shape), std::vector<std::byte>(values.size() * sizeof(T))};
-  if (!values.empty()) std::memcpy(a.bytes.data(), values.data(), a.bytes.size());
-  return a;
-}
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 // An NPY file of the given version around a header dict (padded as numpy pads) and data.
 std::string npy_file(int major, const std::string& dict, const std::string& data) {
@@ -48,43 +31,32 @@ std::string npy_file(int major, const std::string& dict, const std::string& data
   return out + header + data;
 }
 
-// The message of the trustml::Error that loading `path` throws; "" when it loads.
+// Loading through load_npy.
 std::string load_error(const fs::path& path) {
-  try {
-    load_npy(path);
-  } catch (const trustml::Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL("load_npy threw a non-trustml exception: " << e.what());
-  }
-  return "";
+  return tests::load_error([](const fs::path& p) { load_npy(p); }, path);
 }
-
 void check_load_error(const fs::path& path, const std::string& fragment) {
-  const std::string message = load_error(path);
-  INFO(message);
-  CHECK(message.rfind("trustml::load_npy: " + path.string() + ": ", 0) == 0);
-  CHECK(message.find(fragment) != std::string::npos);
+  tests::check_load_error("load_npy", [](const fs::path& p) { load_npy(p); }, path, fragment);
 }
 
 }  // namespace
 
 TEST_CASE("NPY round trip of every dtype and of 0-d and empty shapes") {
-  ScratchDir dir;
+  tests::TempDir dir;
   const std::vector<Array> arrays = {
-      make_array("f32", DType::F32, {2, 3}, std::vector<float>{0.5f, -1, 2, 3, 4, 1e-30f}),
-      make_array("f64", DType::F64, {}, std::vector<double>{0.1}),
-      make_array("i64", DType::I64, {3}, std::vector<std::int64_t>{-1, std::int64_t{1} << 50, 0}),
-      make_array("i32", DType::I32, {1, 1, 2}, std::vector<std::int32_t>{-7, 7}),
-      make_array("u8", DType::U8, {0}, std::vector<std::uint8_t>{}),
-      make_array("b1", DType::BOOL, {2, 2}, std::vector<std::uint8_t>{1, 0, 0, 1}),
-      make_array("f16", DType::F16, {3, 0, 2}, std::vector<std::uint16_t>{}),
+      tests::make_array("f32", DType::F32, {2, 3}, std::vector<float>{0.5f, -1, 2, 3, 4, 1e-30f}),
+      tests::make_array("f64", DType::F64, {}, std::vector<double>{0.1}),
+      tests::make_array("i64", DType::I64, {3}, std::vector<std::int64_t>{-1, std::int64_t{1} << 50, 0}),
+      tests::make_array("i32", DType::I32, {1, 1, 2}, std::vector<std::int32_t>{-7, 7}),
+      tests::make_array("u8", DType::U8, {0}, std::vector<std::uint8_t>{}),
+      tests::make_array("b1", DType::BOOL, {2, 2}, std::vector<std::uint8_t>{1, 0, 0, 1}),
+      tests::make_array("f16", DType::F16, {3, 0, 2}, std::vector<std::uint16_t>{}),
   };
   for (const Array& array : arrays) {
     CAPTURE(array.name);
     const fs::path file = dir.path() / (array.name + ".npy");
     save_npy(file, array);
-    const std::string bytes = read_bytes(file);
+    const std::string bytes = tests::read_bytes(file);
     CHECK(bytes.size() % 64 == array.bytes.size() % 64);  // the data starts 64-byte aligned, as numpy's
     const Array loaded = load_npy(file);
     CHECK(loaded.name == array.name);
@@ -96,40 +68,40 @@ TEST_CASE("NPY round trip of every dtype and of 0-d and empty shapes") {
 }
 
 TEST_CASE("save_npy writes numpy.save's bytes") {
-  ScratchDir dir;
+  tests::TempDir dir;
   const fs::path file = dir.path() / "x.npy";
-  save_npy(file, make_array("x", DType::F32, {2, 3}, std::vector<float>(6, 1.0f)));
+  save_npy(file, tests::make_array("x", DType::F32, {2, 3}, std::vector<float>(6, 1.0f)));
   // numpy.save(np.ones((2, 3), np.float32)): the dict, 20 spare spaces for the first dimension to
   // grow, padding to 64 bytes and '\n'.
   std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }" + std::string(20, ' ');
   std::string expected =
       npy_file(1, dict, std::string(reinterpret_cast<const char*>(std::vector<float>(6, 1).data()), 24));
-  CHECK(read_bytes(file) == expected);
+  CHECK(tests::read_bytes(file) == expected);
   CHECK(expected.size() == 128 + 24);
 
-  save_npy(file, make_array("x", DType::F64, {}, std::vector<double>{2.0}));
-  CHECK(read_bytes(file).substr(10, 55) == "{'descr': '<f8', 'fortran_order': False, 'shape': (), }");
-  save_npy(file, make_array("x", DType::I64, {7}, std::vector<std::int64_t>(7)));
-  CHECK(read_bytes(file).substr(10, 57) == "{'descr': '<i8', 'fortran_order': False, 'shape': (7,), }");
+  save_npy(file, tests::make_array("x", DType::F64, {}, std::vector<double>{2.0}));
+  CHECK(tests::read_bytes(file).substr(10, 55) == "{'descr': '<f8', 'fortran_order': False, 'shape': (), }");
+  save_npy(file, tests::make_array("x", DType::I64, {7}, std::vector<std::int64_t>(7)));
+  CHECK(tests::read_bytes(file).substr(10, 57) == "{'descr': '<i8', 'fortran_order': False, 'shape': (7,), }");
 }
 
 TEST_CASE("load_npy reads versions 2.0 and 3.0 and writes 2.0 when 1.0's header is too small") {
-  ScratchDir dir;
+  tests::TempDir dir;
   const fs::path file = dir.path() / "v.npy";
   const std::string data(8, '\x01');
   for (int major : {2, 3}) {
-    write_bytes(file, npy_file(major, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 4), }", data));
+    tests::write_bytes(file, npy_file(major, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 4), }", data));
     const Array a = load_npy(file);
     CHECK(a.dtype == DType::U8);
     CHECK(a.shape == std::vector<std::int64_t>{2, 4});
   }
   // Different spacing and quotes, key order and no trailing comma are all valid Python.
-  write_bytes(file, npy_file(1, "{\"shape\":(8,),\"fortran_order\" :False,'descr':'|b1'}", data));
+  tests::write_bytes(file, npy_file(1, "{\"shape\":(8,),\"fortran_order\" :False,'descr':'|b1'}", data));
   CHECK(load_npy(file).dtype == DType::BOOL);
 
-  const Array wide = make_array("wide", DType::U8, std::vector<std::int64_t>(25000, 1), std::vector<std::uint8_t>{3});
+  const Array wide = tests::make_array("wide", DType::U8, std::vector<std::int64_t>(25000, 1), std::vector<std::uint8_t>{3});
   save_npy(file, wide);
-  CHECK(read_bytes(file)[6] == 2);
+  CHECK(tests::read_bytes(file)[6] == 2);
   CHECK(load_npy(file).shape == wide.shape);
 }
 
@@ -168,49 +140,49 @@ TEST_CASE("load_npy names what is wrong with a corrupt header") {
       {"{" + f4 + ", 'shape': (2,), ", two_floats, "expected a quoted string"},
       {"{'descr': '|b1', 'fortran_order': False, 'shape': (2,), }", "\x01\x07", "has byte value 7"},
   };
-  ScratchDir dir;
+  tests::TempDir dir;
   const fs::path file = dir.path() / "bad.npy";
   for (const Case& c : cases) {
     CAPTURE(c.dict);
-    write_bytes(file, npy_file(1, c.dict, c.data));
+    tests::write_bytes(file, npy_file(1, c.dict, c.data));
     check_load_error(file, c.fragment);
   }
 
   const std::string good = npy_file(1, "{" + f4 + ", 'shape': (2,), }", two_floats);
-  write_bytes(file, "PK\x03\x04" + good.substr(4));
+  tests::write_bytes(file, "PK\x03\x04" + good.substr(4));
   check_load_error(file, "not an NPY file");
   for (const auto& [major, minor] : std::vector<std::pair<int, int>>{{4, 0}, {1, 1}, {0, 0}}) {
     std::string other = good;
     other[6] = static_cast<char>(major);
     other[7] = static_cast<char>(minor);
-    write_bytes(file, other);
+    tests::write_bytes(file, other);
     check_load_error(file, "NPY version " + std::to_string(major) + "." + std::to_string(minor) + " is not supported");
   }
   std::string long_header = good;
   long_header[8] = '\xff';
   long_header[9] = '\xff';
-  write_bytes(file, long_header);
+  tests::write_bytes(file, long_header);
   check_load_error(file, "the header length 65535 exceeds the");
   std::string huge_header = npy_file(2, "{" + f4 + ", 'shape': (2,), }", two_floats);
   huge_header[11] = '\x7f';
-  write_bytes(file, huge_header);
+  tests::write_bytes(file, huge_header);
   check_load_error(file, "exceeds the limit of 1048576 bytes");
   check_load_error(dir.path() / "missing.npy", "cannot open for reading");
   check_load_error(dir.path(), "is a directory");
 }
 
 TEST_CASE("load_npy rejects a file cut at every byte and survives single-byte corruption") {
-  ScratchDir dir;
+  tests::TempDir dir;
   const fs::path whole = dir.path() / "whole.npy";
-  save_npy(whole, make_array("whole", DType::I32, {2, 2}, std::vector<std::int32_t>{1, 2, 3, 4}));
-  const std::string bytes = read_bytes(whole);
+  save_npy(whole, tests::make_array("whole", DType::I32, {2, 2}, std::vector<std::int32_t>{1, 2, 3, 4}));
+  const std::string bytes = tests::read_bytes(whole);
   const fs::path other = dir.path() / "other.npy";
   for (std::size_t length = 0; length < bytes.size(); ++length) {
     CAPTURE(length);
-    write_bytes(other, bytes.substr(0, length));
+    tests::write_bytes(other, bytes.substr(0, length));
     check_load_error(other, "");
   }
-  write_bytes(other, bytes + "x");
+  tests::write_bytes(other, bytes + "x");
   check_load_error(other, "needs 16 bytes of data, but the file has 17");
 
   for (std::size_t at = 0; at < bytes.size(); ++at) {
@@ -219,7 +191,7 @@ TEST_CASE("load_npy rejects a file cut at every byte and survives single-byte co
       CAPTURE(int(mask));
       std::string copy = bytes;
       copy[at] = static_cast<char>(copy[at] ^ mask);
-      write_bytes(other, copy);
+      tests::write_bytes(other, copy);
       const std::string message = load_error(other);  // loads, or fails with trustml::Error
       if (!message.empty()) CHECK(message.rfind("trustml::load_npy: " + other.string(), 0) == 0);
     }
@@ -227,16 +199,16 @@ TEST_CASE("load_npy rejects a file cut at every byte and survives single-byte co
 }
 
 TEST_CASE("save_npy refuses what NPY cannot hold and keeps the old file") {
-  ScratchDir dir;
+  tests::TempDir dir;
   const fs::path file = dir.path() / "keep.npy";
-  write_bytes(file, "old contents");
-  tests::check_error([&] { save_npy(file, make_array("b", DType::BF16, {1}, std::vector<std::uint16_t>{0x3f80})); },
+  tests::write_bytes(file, "old contents");
+  tests::check_error([&] { save_npy(file, tests::make_array("b", DType::BF16, {1}, std::vector<std::uint16_t>{0x3f80})); },
                      "save_npy");
-  tests::check_error([&] { save_npy(file, make_array("f", DType::F32, {2}, std::vector<float>{1})); }, "save_npy");
+  tests::check_error([&] { save_npy(file, tests::make_array("f", DType::F32, {2}, std::vector<float>{1})); }, "save_npy");
   tests::check_error(
-      [&] { save_npy(dir.path() / "missing" / "x.npy", make_array("f", DType::F32, {1}, std::vector<float>{1})); },
+      [&] { save_npy(dir.path() / "missing" / "x.npy", tests::make_array("f", DType::F32, {1}, std::vector<float>{1})); },
       "save_npy");
-  CHECK(read_bytes(file) == "old contents");
+  CHECK(tests::read_bytes(file) == "old contents");
   CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 1);
 
   // Tensors go through Array: a float tensor saved as NPY loads back into the same tensor.

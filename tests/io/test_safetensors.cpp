@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "support/op_registry.hpp"
+#include "io/io_test_support.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace trustml;
@@ -24,69 +25,39 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using ScratchDir = trustml::test::TempDir;
-
-template <class T>
-Array make_array(std::string name, DType dtype, std::vector<std::int64_t> shape, const std::vector<T>& values) {
-  Array a{std::move(name), dtype, std::move(shape), std::vector<std::byte>(values.size() * sizeof(T))};
-  if (!values.empty()) std::memcpy(a.bytes.data(), values.data(), a.bytes.size());
-  return a;
-}
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
 std::string le64(std::uint64_t v) {
   std::string out(8, '\0');
   for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xff);
   return out;
 }
 
-// The message of the trustml::Error that loading `path` throws; "" when it loads. Any other
-// exception fails the test: a corrupt file must never surface as anything but trustml::Error.
+// Loading through load_safetensors.
 std::string load_error(const fs::path& path) {
-  try {
-    load_safetensors(path);
-  } catch (const trustml::Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL("load_safetensors threw a non-trustml exception: " << e.what());
-  }
-  return "";
+  return tests::load_error([](const fs::path& p) { load_safetensors(p); }, path);
 }
-
 void check_load_error(const fs::path& path, const std::string& fragment) {
-  const std::string message = load_error(path);
-  INFO(message);
-  CHECK(message.rfind("trustml::load_safetensors: " + path.string() + ": ", 0) == 0);
-  CHECK(message.find(fragment) != std::string::npos);
+  tests::check_load_error("load_safetensors", [](const fs::path& p) { load_safetensors(p); }, path, fragment);
 }
 
 std::vector<Array> sample_arrays() {
   std::vector<float> weight(16 * 9);
   for (std::size_t i = 0; i < weight.size(); ++i) weight[i] = static_cast<float>(i) * 0.5f - 3.0f;
   return {
-      make_array("features.0.weight", DType::F32, {16, 1, 3, 3}, weight),
-      make_array("z.scalar", DType::F64, {}, std::vector<double>{3.25}),
-      make_array("a.empty", DType::I64, {2, 0}, std::vector<std::int64_t>{}),
-      make_array("counts", DType::I32, {3}, std::vector<std::int32_t>{-1, 0, 7}),
-      make_array("mask", DType::BOOL, {2, 2}, std::vector<std::uint8_t>{1, 0, 0, 1}),
-      make_array("pixels", DType::U8, {4}, std::vector<std::uint8_t>{0, 17, 128, 255}),
-      make_array("half", DType::F16, {2}, std::vector<std::uint16_t>{0x3c00, 0xc000}),
-      make_array("brain", DType::BF16, {1}, std::vector<std::uint16_t>{0x3f80}),
+      tests::make_array("features.0.weight", DType::F32, {16, 1, 3, 3}, weight),
+      tests::make_array("z.scalar", DType::F64, {}, std::vector<double>{3.25}),
+      tests::make_array("a.empty", DType::I64, {2, 0}, std::vector<std::int64_t>{}),
+      tests::make_array("counts", DType::I32, {3}, std::vector<std::int32_t>{-1, 0, 7}),
+      tests::make_array("mask", DType::BOOL, {2, 2}, std::vector<std::uint8_t>{1, 0, 0, 1}),
+      tests::make_array("pixels", DType::U8, {4}, std::vector<std::uint8_t>{0, 17, 128, 255}),
+      tests::make_array("half", DType::F16, {2}, std::vector<std::uint16_t>{0x3c00, 0xc000}),
+      tests::make_array("brain", DType::BF16, {1}, std::vector<std::uint16_t>{0x3f80}),
   };
 }
 
 }  // namespace
 
 TEST_CASE("safetensors round trip keeps names in order, dtypes, shapes, bytes and metadata") {
-  ScratchDir dir;
+  tests::TempDir dir;
   const fs::path file = dir.path() / "model.safetensors";
   const auto arrays = sample_arrays();
   const std::map<std::string, std::string> metadata{{"format", "pt"}, {"note", "ünïcode ✓"}, {"empty", ""}};
@@ -109,13 +80,13 @@ TEST_CASE("safetensors round trip keeps names in order, dtypes, shapes, bytes an
 }
 
 TEST_CASE("safetensors writes the Python library's layout byte for byte") {
-  ScratchDir dir;
+  tests::TempDir dir;
   const fs::path file = dir.path() / "a.safetensors";
-  save_safetensors(file, {make_array("a", DType::F32, {2}, std::vector<float>{1.0f, 2.0f})}, {{"k", "v"}});
+  save_safetensors(file, {tests::make_array("a", DType::F32, {2}, std::vector<float>{1.0f, 2.0f})}, {{"k", "v"}});
   std::string header = R"({"__metadata__":{"k":"v"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
   header.append((8 - header.size() % 8) % 8, ' ');
   const float values[] = {1.0f, 2.0f};
-  CHECK(read_bytes(file) == le64(header.size()) + header + std::string(reinterpret_cast<const char*>(values), 8));
+  CHECK(tests::read_bytes(file) == le64(header.size()) + header + std::string(reinterpret_cast<const char*>(values), 8));
 }
 
 TEST_CASE("to_array and to_tensor convert tensors exactly and check dtypes") {
@@ -133,7 +104,7 @@ TEST_CASE("to_array and to_tensor convert tensors exactly and check dtypes") {
 
   // F16 and BF16 widen exactly into float: 1, -2, 0.5, the smallest subnormal, infinity, NaN.
   auto half = to_tensor<float>(
-      make_array("h", DType::F16, {6}, std::vector<std::uint16_t>{0x3c00, 0xc000, 0x3800, 0x0001, 0x7c00, 0x7e00}));
+      tests::make_array("h", DType::F16, {6}, std::vector<std::uint16_t>{0x3c00, 0xc000, 0x3800, 0x0001, 0x7c00, 0x7e00}));
   auto h = half.to_vector();
   CHECK(h[0] == 1.0f);
   CHECK(h[1] == -2.0f);
@@ -141,7 +112,7 @@ TEST_CASE("to_array and to_tensor convert tensors exactly and check dtypes") {
   CHECK(h[3] == std::ldexp(1.0f, -24));
   CHECK(std::isinf(h[4]));
   CHECK(std::isnan(h[5]));
-  CHECK(to_tensor<float>(make_array("b", DType::BF16, {2}, std::vector<std::uint16_t>{0x3f80, 0xc040})).to_vector() ==
+  CHECK(to_tensor<float>(tests::make_array("b", DType::BF16, {2}, std::vector<std::uint16_t>{0x3f80, 0xc040})).to_vector() ==
         std::vector<float>{1.0f, -3.0f});
 
   const Array f32 = to_array("layer.weight", weight);
@@ -153,48 +124,48 @@ TEST_CASE("to_array and to_tensor convert tensors exactly and check dtypes") {
     CHECK(message.find("'layer.weight'") != std::string::npos);
     CHECK(message.find("holds F32, expected F64") != std::string::npos);
   }
-  tests::check_error([&] { to_tensor<std::int64_t>(make_array("h", DType::F16, {1}, std::vector<std::uint16_t>{0})); },
+  tests::check_error([&] { to_tensor<std::int64_t>(tests::make_array("h", DType::F16, {1}, std::vector<std::uint16_t>{0})); },
                      "to_tensor");
-  tests::check_error([&] { to_tensor<float>(make_array("m", DType::BOOL, {1}, std::vector<std::uint8_t>{1})); },
+  tests::check_error([&] { to_tensor<float>(tests::make_array("m", DType::BOOL, {1}, std::vector<std::uint8_t>{1})); },
                      "to_tensor");
   tests::check_error([&] { to_tensor<std::complex<float>>(f32); }, "to_tensor");
   tests::check_error([] { to_array("z", Tensor<std::complex<double>>::zeros({2})); }, "to_array");
   tests::check_error(
-      [] { to_tensor<float>(make_array("r", DType::F32, std::vector<std::int64_t>(9, 1), std::vector<float>{1})); },
+      [] { to_tensor<float>(tests::make_array("r", DType::F32, std::vector<std::int64_t>(9, 1), std::vector<float>{1})); },
       "to_tensor");
   tests::check_error(
       [] {
-        to_tensor<float>(make_array("short", DType::F32, {3}, std::vector<float>{1, 2}));
+        to_tensor<float>(tests::make_array("short", DType::F32, {3}, std::vector<float>{1, 2}));
       },
       "to_tensor");
 }
 
 TEST_CASE("load_safetensors rejects a file cut at every byte") {
-  ScratchDir dir;
+  tests::TempDir dir;
   const fs::path whole = dir.path() / "whole.safetensors";
   save_safetensors(whole,
-                   {make_array("w", DType::F32, {2, 2}, std::vector<float>{1, 2, 3, 4}),
-                    make_array("n", DType::I64, {1}, std::vector<std::int64_t>{9})},
+                   {tests::make_array("w", DType::F32, {2, 2}, std::vector<float>{1, 2, 3, 4}),
+                    tests::make_array("n", DType::I64, {1}, std::vector<std::int64_t>{9})},
                    {{"step", "3"}});
-  const std::string bytes = read_bytes(whole);
+  const std::string bytes = tests::read_bytes(whole);
   const fs::path cut = dir.path() / "cut.safetensors";
   for (std::size_t length = 0; length < bytes.size(); ++length) {
     CAPTURE(length);
-    write_bytes(cut, bytes.substr(0, length));
+    tests::write_bytes(cut, bytes.substr(0, length));
     check_load_error(cut, "");
   }
-  write_bytes(cut, bytes + std::string(1, '\0'));  // one byte too many is as wrong as one too few
+  tests::write_bytes(cut, bytes + std::string(1, '\0'));  // one byte too many is as wrong as one too few
   check_load_error(cut, "the rest belongs to no tensor");
 }
 
 TEST_CASE("load_safetensors survives every single-byte corruption") {
-  ScratchDir dir;
+  tests::TempDir dir;
   const fs::path whole = dir.path() / "whole.safetensors";
   save_safetensors(whole,
-                   {make_array("w", DType::F32, {3}, std::vector<float>{1, 2, 3}),
-                    make_array("m", DType::BOOL, {2}, std::vector<std::uint8_t>{0, 1})},
+                   {tests::make_array("w", DType::F32, {3}, std::vector<float>{1, 2, 3}),
+                    tests::make_array("m", DType::BOOL, {2}, std::vector<std::uint8_t>{0, 1})},
                    {{"k", "v"}});
-  const std::string bytes = read_bytes(whole);
+  const std::string bytes = tests::read_bytes(whole);
   const fs::path mutated = dir.path() / "mutated.safetensors";
   for (std::size_t at = 0; at < bytes.size(); ++at) {
     for (unsigned char mask : {0x01, 0x20, 0x80, 0xff}) {
@@ -202,7 +173,7 @@ TEST_CASE("load_safetensors survives every single-byte corruption") {
       CAPTURE(int(mask));
       std::string copy = bytes;
       copy[at] = static_cast<char>(copy[at] ^ mask);
-      write_bytes(mutated, copy);
+      tests::write_bytes(mutated, copy);
       const std::string message = load_error(mutated);  // loads, or fails with trustml::Error
       if (!message.empty()) CHECK(message.rfind("trustml::load_safetensors: " + mutated.string(), 0) == 0);
     }
@@ -265,39 +236,39 @@ TEST_CASE("load_safetensors names what is wrong with a corrupt header") {
       {R"({"a":[[[[[[[[[[1]]]]]]]]]]})", "", "the header nests deeper than 8 levels"},
       {R"({"m":{"dtype":"BOOL","shape":[1],"data_offsets":[0,1]}})", "\x02", "has byte value 2"},
   };
-  ScratchDir dir;
+  tests::TempDir dir;
   const fs::path file = dir.path() / "bad.safetensors";
   for (const Case& c : cases) {
     CAPTURE(c.header);
-    write_bytes(file, le64(c.header.size()) + c.header + c.data);
+    tests::write_bytes(file, le64(c.header.size()) + c.header + c.data);
     check_load_error(file, c.fragment);
   }
 
-  write_bytes(file, le64(1000) + "{}");
+  tests::write_bytes(file, le64(1000) + "{}");
   check_load_error(file, "the header length 1000 exceeds the 2 bytes that follow it");
-  write_bytes(file, le64(std::uint64_t{1} << 63) + "{}");
+  tests::write_bytes(file, le64(std::uint64_t{1} << 63) + "{}");
   check_load_error(file, "exceeds the limit of 100000000 bytes");
-  write_bytes(file, std::string("\x02\0\0\0\0", 5));
+  tests::write_bytes(file, std::string("\x02\0\0\0\0", 5));
   check_load_error(file, "the file has 5 bytes, fewer than the 8 of the header length");
   check_load_error(dir.path() / "missing.safetensors", "cannot open for reading");
   check_load_error(dir.path(), "is a directory");
 }
 
 TEST_CASE("save_safetensors refuses invalid arrays and leaves no file behind") {
-  ScratchDir dir;
+  tests::TempDir dir;
   const fs::path file = dir.path() / "out.safetensors";
-  const Array a = make_array("a", DType::F32, {1}, std::vector<float>{1});
+  const Array a = tests::make_array("a", DType::F32, {1}, std::vector<float>{1});
   tests::check_error([&] { save_safetensors(file, {a, a}); }, "save_safetensors");
   tests::check_error(
-      [&] { save_safetensors(file, {make_array("__metadata__", DType::F32, {1}, std::vector<float>{1})}); },
+      [&] { save_safetensors(file, {tests::make_array("__metadata__", DType::F32, {1}, std::vector<float>{1})}); },
       "save_safetensors");
-  tests::check_error([&] { save_safetensors(file, {make_array("a", DType::F32, {3}, std::vector<float>{1})}); },
+  tests::check_error([&] { save_safetensors(file, {tests::make_array("a", DType::F32, {3}, std::vector<float>{1})}); },
                      "save_safetensors");
-  tests::check_error([&] { save_safetensors(file, {make_array("a", DType::F32, {-1}, std::vector<float>{})}); },
+  tests::check_error([&] { save_safetensors(file, {tests::make_array("a", DType::F32, {-1}, std::vector<float>{})}); },
                      "save_safetensors");
-  tests::check_error([&] { save_safetensors(file, {make_array("m", DType::BOOL, {1}, std::vector<std::uint8_t>{3})}); },
+  tests::check_error([&] { save_safetensors(file, {tests::make_array("m", DType::BOOL, {1}, std::vector<std::uint8_t>{3})}); },
                      "save_safetensors");
-  tests::check_error([&] { save_safetensors(file, {make_array("\xff", DType::F32, {1}, std::vector<float>{1})}); },
+  tests::check_error([&] { save_safetensors(file, {tests::make_array("\xff", DType::F32, {1}, std::vector<float>{1})}); },
                      "save_safetensors");
   tests::check_error([&] { save_safetensors(file, {a}, {{"bad", "\xc3"}}); }, "save_safetensors");
   tests::check_error([&] { save_safetensors(dir.path() / "no" / "such" / "dir.safetensors", {a}); }, "save_safetensors");
@@ -305,9 +276,9 @@ TEST_CASE("save_safetensors refuses invalid arrays and leaves no file behind") {
 }
 
 TEST_CASE("write_file_atomically replaces the target whole or not at all") {
-  ScratchDir dir;
+  tests::TempDir dir;
   const fs::path file = dir.path() / "checkpoint.bin";
-  write_bytes(file, "old contents");
+  tests::write_bytes(file, "old contents");
 
   SUBCASE("a callback that throws midway leaves the old file and no temporary file") {
     CHECK_THROWS_WITH_AS(write_file_atomically(file,
@@ -316,13 +287,13 @@ TEST_CASE("write_file_atomically replaces the target whole or not at all") {
                                                  throw std::runtime_error("interrupted");
                                                }),
                          "interrupted", std::runtime_error);
-    CHECK(read_bytes(file) == "old contents");
+    CHECK(tests::read_bytes(file) == "old contents");
     CHECK(dir.entries() == std::vector<std::string>{"checkpoint.bin"});
   }
   SUBCASE("a save that fails validation leaves the old file") {
-    tests::check_error([&] { save_safetensors(file, {make_array("a", DType::F32, {2}, std::vector<float>{1})}); },
+    tests::check_error([&] { save_safetensors(file, {tests::make_array("a", DType::F32, {2}, std::vector<float>{1})}); },
                        "save_safetensors");
-    CHECK(read_bytes(file) == "old contents");
+    CHECK(tests::read_bytes(file) == "old contents");
     CHECK(dir.entries() == std::vector<std::string>{"checkpoint.bin"});
   }
   SUBCASE("a write error (the file size limit, like a full disk) leaves the old file") {
@@ -343,13 +314,13 @@ TEST_CASE("write_file_atomically replaces the target whole or not at all") {
     ::signal(SIGXFSZ, previous);
     INFO(message);
     CHECK(message.rfind("trustml::write_file_atomically: " + file.string() + ": writing failed", 0) == 0);
-    CHECK(read_bytes(file) == "old contents");
+    CHECK(tests::read_bytes(file) == "old contents");
     CHECK(dir.entries() == std::vector<std::string>{"checkpoint.bin"});
   }
   SUBCASE("a successful write replaces the contents and leaves only the target") {
     const std::string text = "new contents, longer than the old";
     write_file_atomically(file, std::as_bytes(std::span(text)));
-    CHECK(read_bytes(file) == text);
+    CHECK(tests::read_bytes(file) == text);
     CHECK(dir.entries() == std::vector<std::string>{"checkpoint.bin"});
   }
   SUBCASE("a missing directory is an error naming the target") {

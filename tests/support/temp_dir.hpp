@@ -1,14 +1,17 @@
-// A fresh directory under the system's temporary directory, removed with its contents at scope exit.
+// Scratch files for tests: TempDir, a fresh directory under the system's temporary directory that is
+// removed with its contents at scope exit, and whole-file reads and writes.
 #pragma once
 
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
-namespace trustml::test {
+namespace tests {
 
 class TempDir {
  public:
@@ -39,4 +42,14 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-}  // namespace trustml::test
+// A file's bytes, and a file written with exactly these bytes (to cut or corrupt saved files).
+inline std::string read_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+inline void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+}  // namespace tests

@@ -138,41 +138,8 @@ class CoordinateZO {
   template <class T, class D>
   EstimateStats estimate(std::vector<Tensor<T, D>> params, const std::function<double()>& loss,
                          const std::vector<Tensor<T, D>>* masks = nullptr) const {
-    detail::check_parameters("CoordinateZO", params, masks);
-    NoGradGuard no_grad;
     EstimateStats stats;
-    const bool central = options_.difference == Difference::central;
-    double base = 0;
-    if (!central && known_base_) {
-      base = *known_base_;
-    } else if (!central) {
-      base = loss();
-      ++stats.queries;
-    }
-    for (auto& p : params) {
-      const std::int64_t n = p.numel();
-      std::vector<T> grad(static_cast<std::size_t>(n), T(0));
-      const std::vector<T> active = masks ? (*masks)[&p - params.data()].to_vector() : std::vector<T>();
-      for (std::int64_t i = 0; i < n; ++i) {
-        if (!active.empty() && active[i] == T(0)) continue;
-        const T saved = detail::read_element(p, i);
-        detail::write_element(p, i, T(saved + T(options_.mu)));
-        const double up = loss();
-        double g;
-        if (central) {
-          detail::write_element(p, i, T(saved - T(options_.mu)));
-          g = (up - loss()) / (2 * options_.mu);
-          stats.queries += 2;
-        } else {
-          g = (up - base) / options_.mu;
-          stats.queries += 1;
-        }
-        detail::write_element(p, i, saved);  // bit-exact restore
-        grad[i] = T(g);
-        ++stats.coordinates;
-      }
-      detail::accumulate_grad(p, Tensor<T, D>::from_vector(grad, p.shape()));
-    }
+    estimate_around(params, loss, masks, std::nullopt, stats);
     return stats;
   }
 
@@ -223,9 +190,7 @@ class CoordinateZO {
         for (std::size_t k = l; k < stages.size(); ++k) h = (*stages[k])(h);
         return loss_of_output(h);
       };
-      const auto part = with_base(base).estimate(params, rerun, masks ? &stage_masks : nullptr);
-      stats.queries += part.queries;
-      stats.coordinates += part.coordinates;
+      estimate_around(params, std::function<double()>(rerun), masks ? &stage_masks : nullptr, base, stats);
     }
     TRUSTML_CHECK(!masks || mask_index == masks->size(), "CoordinateZO", "got ", masks ? masks->size() : 0,
                   " masks for ", mask_index, " parameters");
@@ -235,14 +200,50 @@ class CoordinateZO {
   const Options& options() const { return options_; }
 
  private:
-  // This estimator with a base loss already known (forward differences skip that query).
-  CoordinateZO with_base(double base) const {
-    CoordinateZO copy = *this;
-    copy.known_base_ = base;
-    return copy;
+  // Adds the estimate over `params` to their gradients and its cost to `stats`. Forward differences
+  // need the loss at the unperturbed parameters: `known_base` when the caller has it, else a query.
+  template <class T, class D>
+  void estimate_around(std::vector<Tensor<T, D>>& params, const std::function<double()>& loss,
+                       const std::vector<Tensor<T, D>>* masks, std::optional<double> known_base,
+                       EstimateStats& stats) const {
+    detail::check_parameters("CoordinateZO", params, masks);
+    NoGradGuard no_grad;
+    const bool central = options_.difference == Difference::central;
+    double base = 0;
+    if (!central) {
+      if (!known_base) {
+        known_base = loss();
+        ++stats.queries;
+      }
+      base = *known_base;
+    }
+    for (auto& p : params) {
+      const std::int64_t n = p.numel();
+      std::vector<T> grad(static_cast<std::size_t>(n), T(0));
+      const std::vector<T> active = masks ? (*masks)[&p - params.data()].to_vector() : std::vector<T>();
+      for (std::int64_t i = 0; i < n; ++i) {
+        if (!active.empty() && active[i] == T(0)) continue;
+        const T saved = detail::read_element(p, i);
+        detail::write_element(p, i, T(saved + T(options_.mu)));
+        const double up = loss();
+        double g;
+        if (central) {
+          detail::write_element(p, i, T(saved - T(options_.mu)));
+          g = (up - loss()) / (2 * options_.mu);
+          stats.queries += 2;
+        } else {
+          g = (up - base) / options_.mu;
+          stats.queries += 1;
+        }
+        detail::write_element(p, i, saved);  // bit-exact restore
+        grad[i] = T(g);
+        ++stats.coordinates;
+      }
+      detail::accumulate_grad(p, Tensor<T, D>::from_vector(grad, p.shape()));
+    }
   }
+
   Options options_;
-  std::optional<double> known_base_;
 };
 
 // RGE: q random directions over all (active) coordinates of all parameters at once.

@@ -26,6 +26,7 @@
 #include "trustml/core/config.hpp"
 #include "trustml/io/array.hpp"
 #include "trustml/io/atomic_file.hpp"
+#include "trustml/io/input_file.hpp"
 
 namespace trustml::io {
 
@@ -218,16 +219,10 @@ inline void save_npy(const std::filesystem::path& path, const Array& array) {
 // Reads one array from an NPY file; its name is the file's stem ("weights" for weights.npy).
 inline Array load_npy(const std::filesystem::path& path) {
   constexpr const char* op = "load_npy";
-  const std::string file = path.string();
-  std::error_code not_a_directory;
-  TRUSTML_CHECK(!std::filesystem::is_directory(path, not_a_directory), op, file, ": is a directory");
-  std::ifstream in(path, std::ios::binary);
-  TRUSTML_CHECK(in.is_open(), op, file, ": cannot open for reading");
-  in.seekg(0, std::ios::end);
-  const std::streamoff end_position = in.tellg();
-  TRUSTML_CHECK(end_position >= 0, op, file, ": cannot determine the file size");
-  const auto file_size = static_cast<std::uint64_t>(end_position);
-  in.seekg(0);
+  InputFile input = open_input_file(path, op);
+  std::ifstream& in = input.stream;
+  const std::string& file = input.name;
+  const std::uint64_t file_size = input.size;
 
   // Every read below is of a size already checked against file_size, so none can fail short
   // unless the file changes meanwhile, which the final check of the stream catches.

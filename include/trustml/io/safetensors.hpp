@@ -30,6 +30,7 @@
 #include "trustml/core/config.hpp"
 #include "trustml/io/array.hpp"
 #include "trustml/io/atomic_file.hpp"
+#include "trustml/io/input_file.hpp"
 
 namespace trustml::io {
 
@@ -168,14 +169,6 @@ inline std::map<std::string, std::string> parse_metadata(const Json& metadata, c
   return out;
 }
 
-// Reads exactly `size` bytes at `offset`; a short read (the file shrank meanwhile) is an error.
-inline void read_at(std::ifstream& in, std::uint64_t offset, void* out, std::uint64_t size, const std::string& file,
-                    std::string_view what) {
-  in.seekg(static_cast<std::streamoff>(offset));
-  in.read(static_cast<char*>(out), static_cast<std::streamsize>(size));
-  TRUSTML_CHECK(in && static_cast<std::uint64_t>(in.gcount()) == size, "load_safetensors", file, ": cannot read ", what,
-                " (", size, " bytes at file offset ", offset, ")");
-}
 }  // namespace detail
 
 // Writes `arrays`, in order, and `metadata` (as "__metadata__", omitted when empty) to `path`,
@@ -231,20 +224,14 @@ inline void save_safetensors(const std::filesystem::path& path, const std::vecto
 // Reads and validates a whole safetensors file (see the top of this file for what is checked).
 inline SafetensorsFile load_safetensors(const std::filesystem::path& path) {
   constexpr const char* op = "load_safetensors";
-  const std::string file = path.string();
-  std::error_code not_a_directory;
-  TRUSTML_CHECK(!std::filesystem::is_directory(path, not_a_directory), op, file, ": is a directory");
-  std::ifstream in(path, std::ios::binary);
-  TRUSTML_CHECK(in.is_open(), op, file, ": cannot open for reading");
-  in.seekg(0, std::ios::end);
-  const std::streamoff end_position = in.tellg();
-  TRUSTML_CHECK(end_position >= 0, op, file, ": cannot determine the file size");
-  const auto file_size = static_cast<std::uint64_t>(end_position);
+  InputFile in = open_input_file(path, op);
+  const std::string& file = in.name;
+  const std::uint64_t file_size = in.size;
   TRUSTML_CHECK(file_size >= 8, op, file, ": the file has ", file_size,
                 " bytes, fewer than the 8 of the header length");
 
   unsigned char length_bytes[8];
-  detail::read_at(in, 0, length_bytes, 8, file, "the header length");
+  in.read_at(0, length_bytes, 8, "the header length");
   std::uint64_t header_size = 0;
   for (int i = 7; i >= 0; --i) header_size = header_size << 8 | length_bytes[i];
   TRUSTML_CHECK(header_size <= detail::kMaxSafetensorsHeader, op, file, ": the header length ", header_size,
@@ -252,7 +239,7 @@ inline SafetensorsFile load_safetensors(const std::filesystem::path& path) {
   TRUSTML_CHECK(header_size <= file_size - 8, op, file, ": the header length ", header_size, " exceeds the ",
                 file_size - 8, " bytes that follow it");
   std::string header_text(header_size, '\0');
-  detail::read_at(in, 8, header_text.data(), header_size, file, "the header");
+  in.read_at(8, header_text.data(), header_size, "the header");
   const detail::SafetensorsHeader header = detail::parse_header(header_text, file);
 
   const std::uint64_t data_start = 8 + header_size;
@@ -290,8 +277,8 @@ inline SafetensorsFile load_safetensors(const std::filesystem::path& path) {
   for (auto& entry : entries) {
     Array& array = out.arrays.emplace_back(std::move(entry.array));
     array.bytes.resize(entry.end - entry.begin);
-    detail::read_at(in, data_start + entry.begin, array.bytes.data(), array.bytes.size(), file,
-                    "the data of tensor '" + array.name + "'");
+    in.read_at(data_start + entry.begin, array.bytes.data(), array.bytes.size(),
+               "the data of tensor '" + array.name + "'");
     check_array(array, op, file + ": ");
   }
   return out;

@@ -25,13 +25,18 @@
 namespace trustml::nn {
 
 namespace detail {
-// (x - mean) / sqrt(var + eps) with both statistics over `dims`, kept for broadcasting.
+// (x - mean) / sqrt(var + eps) with both statistics over `dims`, kept for broadcasting; the
+// statistics come along for BatchNorm's running averages.
 template <class T, class D>
-Tensor<T, D> standardize(const Tensor<T, D>& x, const std::vector<int>& dims, double eps) {
+struct Standardized {
+  Tensor<T, D> y, mean, variance;  // variance: biased (divided by the count)
+};
+template <class T, class D>
+Standardized<T, D> standardize(const Tensor<T, D>& x, const std::vector<int>& dims, double eps) {
   auto mu = mean(x, dims, true);
   auto centered = sub(x, mu);
   auto variance = mean(mul(centered, centered), dims, true);
-  return div(centered, sqrt(add_scalar(variance, T(eps))));
+  return {div(centered, sqrt(add_scalar(variance, T(eps)))), mu, variance};
 }
 // Shape [1, C, 1, ...] of rank `rank` for a per-channel vector.
 inline Shape channel_shape(std::int64_t channels, int rank) {
@@ -67,11 +72,9 @@ class BatchNorm2d : public Module<T, D> {
       const std::int64_t count = x.numel() / channels;
       TRUSTML_CHECK(count > 1, "nn::BatchNorm2d", "needs more than one value per channel in training mode, got ",
                     x.shape());
-      auto mu = mean(x, {0, 2, 3}, true);
-      auto centered = sub(x, mu);
-      auto variance = mean(mul(centered, centered), {0, 2, 3}, true);
-      y = div(centered, sqrt(add_scalar(variance, T(eps))));
-      if (!frozen_) update_running_stats(mu, variance, count);
+      auto batch = detail::standardize(x, {0, 2, 3}, eps);
+      y = batch.y;
+      if (!frozen_) update_running_stats(batch.mean, batch.variance, count);
     } else {
       y = div(sub(x, reshape(running_mean, per_channel)),
               sqrt(add_scalar(reshape(running_var, per_channel), T(eps))));
@@ -121,7 +124,7 @@ class GroupNorm : public Module<T, D> {
     TRUSTML_CHECK(x.dim() >= 2 && x.size(1) == channels, "nn::GroupNorm", "needs input [N, ", channels,
                   ", ...], got ", x.shape());
     const std::int64_t n = x.size(0);
-    auto y = reshape(detail::standardize(reshape(x, {n, groups, n ? x.numel() / (n * groups) : 0}), {2}, eps),
+    auto y = reshape(detail::standardize(reshape(x, {n, groups, n ? x.numel() / (n * groups) : 0}), {2}, eps).y,
                      x.shape());
     if (!weight.defined()) return y;
     const Shape per_channel = detail::channel_shape(channels, x.dim());
@@ -153,7 +156,7 @@ class LayerNorm : public Module<T, D> {
     TRUSTML_CHECK(fits, "nn::LayerNorm", "input ", x.shape(), " does not end in ", normalized_shape);
     std::vector<int> dims;
     for (int d = rank - k; d < rank; ++d) dims.push_back(d);
-    auto y = detail::standardize(x, dims, eps);
+    auto y = detail::standardize(x, dims, eps).y;
     return weight.defined() ? add(mul(y, weight), bias) : y;
   }
   Shape normalized_shape;

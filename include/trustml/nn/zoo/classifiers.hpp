@@ -56,16 +56,21 @@ class FeaturesClassifier : public Module<T, D> {
   std::shared_ptr<Module<T, D>> classifier;
 };
 
+// Appends conv (kernel x kernel, `padding`), ReLU and 2x2 max pooling: the block of both CNNs below.
+template <class T, class D>
+void push_conv_relu_pool(Sequential<T, D>& features, std::int64_t in, std::int64_t out, std::int64_t kernel,
+                         std::int64_t padding, std::uint64_t seed) {
+  features.push_back(std::make_shared<Conv2d<T, D>>(in, out, kernel, ConvOptions{.padding = padding}, seed));
+  features.push_back(ReLU<T, D>());
+  features.push_back(MaxPool2d<T, D>(2));
+}
+
 template <class T = float, class D = Cpu>
 std::shared_ptr<FeaturesClassifier<T, D>> SmallCnn(std::int64_t in_channels = 1, std::int64_t classes = 10,
                                                     std::uint64_t seed = 0) {
   auto features = std::make_shared<Sequential<T, D>>();
-  features->push_back(std::make_shared<Conv2d<T, D>>(in_channels, 16, 3, ConvOptions{.padding = 1}, seed));
-  features->push_back(ReLU<T, D>());
-  features->push_back(MaxPool2d<T, D>(2));
-  features->push_back(std::make_shared<Conv2d<T, D>>(16, 32, 3, ConvOptions{.padding = 1}, seed + 1));
-  features->push_back(ReLU<T, D>());
-  features->push_back(MaxPool2d<T, D>(2));
+  push_conv_relu_pool(*features, in_channels, 16, 3, 1, seed);
+  push_conv_relu_pool(*features, 16, 32, 3, 1, seed + 1);
   auto classifier = std::make_shared<Linear<T, D>>(32 * 7 * 7, classes, true, seed + 2);
   return std::make_shared<FeaturesClassifier<T, D>>("SmallCnn", features, classifier);
 }
@@ -74,12 +79,8 @@ template <class T = float, class D = Cpu>
 std::shared_ptr<FeaturesClassifier<T, D>> LeNet5(std::int64_t in_channels = 1, std::int64_t classes = 10,
                                                   std::uint64_t seed = 0) {
   auto features = std::make_shared<Sequential<T, D>>();
-  features->push_back(std::make_shared<Conv2d<T, D>>(in_channels, 6, 5, ConvOptions{.padding = 2}, seed));
-  features->push_back(ReLU<T, D>());
-  features->push_back(MaxPool2d<T, D>(2));
-  features->push_back(std::make_shared<Conv2d<T, D>>(6, 16, 5, ConvOptions{}, seed + 1));
-  features->push_back(ReLU<T, D>());
-  features->push_back(MaxPool2d<T, D>(2));
+  push_conv_relu_pool(*features, in_channels, 6, 5, 2, seed);
+  push_conv_relu_pool(*features, 6, 16, 5, 0, seed + 1);
   auto classifier = std::make_shared<Sequential<T, D>>();
   classifier->push_back(std::make_shared<Linear<T, D>>(16 * 5 * 5, 120, true, seed + 2));
   classifier->push_back(ReLU<T, D>());

@@ -1,0 +1,46 @@
+// Helpers of the io tests: arrays from typed values, and the error that loading a file throws.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <trustml/io/array.hpp>
+#include <utility>
+#include <vector>
+
+namespace tests {
+
+template <class T>
+trustml::io::Array make_array(std::string name, trustml::io::DType dtype, std::vector<std::int64_t> shape,
+                              const std::vector<T>& values) {
+  trustml::io::Array a{std::move(name), dtype, std::move(shape), std::vector<std::byte>(values.size() * sizeof(T))};
+  if (!values.empty()) std::memcpy(a.bytes.data(), values.data(), a.bytes.size());
+  return a;
+}
+
+// The message of the trustml::Error that load(path) throws; "" when it loads. Any other exception
+// fails the test: a corrupt file must never surface as anything but trustml::Error.
+template <class Load>
+std::string load_error(Load load, const std::filesystem::path& path) {
+  try {
+    load(path);
+  } catch (const trustml::Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    FAIL("the loader threw a non-trustml exception: " << e.what());
+  }
+  return "";
+}
+
+// Loading `path` fails with an error of `op` that names the path and contains `fragment`.
+template <class Load>
+void check_load_error(const char* op, Load load, const std::filesystem::path& path, const std::string& fragment) {
+  const std::string message = load_error(load, path);
+  INFO(message);
+  CHECK(message.rfind(std::string("trustml::") + op + ": " + path.string() + ": ", 0) == 0);
+  CHECK(message.find(fragment) != std::string::npos);
+}
+
+}  // namespace tests
