@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "support/temp_dir.hpp"
+
 namespace tests {
 
 template <class T>
@@ -41,6 +43,23 @@ void check_load_error(const char* op, Load load, const std::filesystem::path& pa
   INFO(message);
   CHECK(message.rfind(std::string("trustml::") + op + ": " + path.string() + ": ", 0) == 0);
   CHECK(message.find(fragment) != std::string::npos);
+}
+
+// Every single-byte corruption of `bytes` (four bit masks at each offset), written to `path`,
+// either loads or fails with an error of `op` naming the path: never a crash or another exception.
+template <class Load>
+void check_every_corruption(const char* op, Load load, const std::string& bytes, const std::filesystem::path& path) {
+  for (std::size_t at = 0; at < bytes.size(); ++at) {
+    for (unsigned char mask : {0x01, 0x20, 0x80, 0xff}) {
+      CAPTURE(at);
+      CAPTURE(int(mask));
+      std::string copy = bytes;
+      copy[at] = static_cast<char>(copy[at] ^ mask);
+      write_bytes(path, copy);
+      const std::string message = load_error(load, path);
+      if (!message.empty()) CHECK(message.rfind(std::string("trustml::") + op + ": " + path.string(), 0) == 0);
+    }
+  }
 }
 
 }  // namespace tests
