@@ -53,15 +53,16 @@ void check_close(const trustml::Tensor<T, D>& got, const std::vector<T>& want, d
   }
 }
 
-// Calls f, which must throw trustml::Error whose message names `op`.
+// Calls f, which must throw trustml::Error whose message names `op` (and contains `detail`).
 template <class F>
-void check_error(F f, const std::string& op) {
+void check_error(F f, const std::string& op, const std::string& detail = "") {
   CHECK_THROWS_AS(f(), trustml::Error);
   try {
     f();
   } catch (const trustml::Error& e) {
     INFO(e.what());
     CHECK(std::string(e.what()).find("trustml::" + op + ":") == 0);
+    CHECK(std::string(e.what()).find(detail) != std::string::npos);
   }
 }
 

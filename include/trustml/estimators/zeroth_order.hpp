@@ -17,6 +17,9 @@
 //         of a smoothed loss; forward CGE on 1/2 t'At + b't is exactly At + b + (mu / 2) diag(A), central
 //         CGE exactly At + b.
 //
+// Feature reuse, the delta forward, batched queries and sharing the coordinates between processes
+// are in staged_cge.hpp.
+//
 // Queries: weights are written in place and restored bit-exactly (the saved values are written
 // back; (t + mu) - mu != t in floating point). Random directions are regenerated from (seed, step,
 // query) with Philox, never stored. Called with a module, the estimator also keeps the module's
@@ -30,7 +33,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -138,85 +140,12 @@ class CoordinateZO {
   template <class T, class D>
   EstimateStats estimate(std::vector<Tensor<T, D>> params, const std::function<double()>& loss,
                          const std::vector<Tensor<T, D>>* masks = nullptr) const {
-    EstimateStats stats;
-    estimate_around(params, loss, masks, std::nullopt, stats);
-    return stats;
-  }
-
-  // The module's parameters, with BatchNorm statistics frozen and Dropout masks common to all queries.
-  template <class T, class D>
-  EstimateStats estimate(nn::Module<T, D>& model, const std::function<double()>& loss,
-                         const std::vector<Tensor<T, D>>* masks = nullptr) const {
-    detail::CommonRandomNumbers<T, D> common(model);
-    return estimate(model.parameters(), [&] { common.rewind(); return loss(); }, masks);
-  }
-
-  // Feature reuse: the network as stages run in order (modules, e.g. a Sequential's layers) on
-  // `input`, and a loss of the last stage's output. The base pass keeps every stage's input, so a
-  // query that perturbs a parameter of stage l runs only stages l, l+1, ... from the kept input: the
-  // same losses as full forwards (to float rounding of nothing: the same ops on the same values), at
-  // a fraction of the cost when most parameters sit in late stages. `masks`, when given, hold one
-  // mask per parameter of each stage, in stage order.
-  template <class T, class D>
-  EstimateStats estimate_staged(const std::vector<nn::Module<T, D>*>& stages, const Tensor<T, D>& input,
-                                const std::type_identity_t<std::function<double(const Tensor<T, D>&)>>& loss_of_output,
-                                const std::vector<Tensor<T, D>>* masks = nullptr) const {
-    TRUSTML_CHECK(!stages.empty(), "CoordinateZO", "feature reuse needs at least one stage");
-    std::vector<std::unique_ptr<detail::CommonRandomNumbers<T, D>>> common;
-    for (auto* stage : stages) {
-      TRUSTML_CHECK(stage != nullptr, "CoordinateZO", "a stage is null");
-      common.push_back(std::make_unique<detail::CommonRandomNumbers<T, D>>(*stage));
-    }
-    NoGradGuard no_grad;
-    std::vector<Tensor<T, D>> inputs{input};
-    for (std::size_t l = 0; l < stages.size(); ++l) inputs.push_back((*stages[l])(inputs[l]));
-    EstimateStats stats;
-    const double base = loss_of_output(inputs.back());
-    ++stats.queries;
-    std::size_t mask_index = 0;
-    for (std::size_t l = 0; l < stages.size(); ++l) {
-      auto params = stages[l]->parameters();
-      std::vector<Tensor<T, D>> stage_masks;
-      if (masks)
-        for (std::size_t i = 0; i < params.size(); ++i, ++mask_index) {
-          TRUSTML_CHECK(mask_index < masks->size(), "CoordinateZO", "needs one mask per parameter of every stage, got ",
-                        masks->size());
-          stage_masks.push_back((*masks)[mask_index]);
-        }
-      if (params.empty()) continue;
-      auto rerun = [&] {  // stages l, l + 1, ... from the kept input of stage l
-        for (std::size_t k = l; k < stages.size(); ++k) common[k]->rewind();
-        Tensor<T, D> h = inputs[l];
-        for (std::size_t k = l; k < stages.size(); ++k) h = (*stages[k])(h);
-        return loss_of_output(h);
-      };
-      estimate_around(params, std::function<double()>(rerun), masks ? &stage_masks : nullptr, base, stats);
-    }
-    TRUSTML_CHECK(!masks || mask_index == masks->size(), "CoordinateZO", "got ", masks ? masks->size() : 0,
-                  " masks for ", mask_index, " parameters");
-    return stats;
-  }
-
-  const Options& options() const { return options_; }
-
- private:
-  // Adds the estimate over `params` to their gradients and its cost to `stats`. Forward differences
-  // need the loss at the unperturbed parameters: `known_base` when the caller has it, else a query.
-  template <class T, class D>
-  void estimate_around(std::vector<Tensor<T, D>>& params, const std::function<double()>& loss,
-                       const std::vector<Tensor<T, D>>* masks, std::optional<double> known_base,
-                       EstimateStats& stats) const {
     detail::check_parameters("CoordinateZO", params, masks);
     NoGradGuard no_grad;
+    EstimateStats stats;
     const bool central = options_.difference == Difference::central;
     double base = 0;
-    if (!central) {
-      if (!known_base) {
-        known_base = loss();
-        ++stats.queries;
-      }
-      base = *known_base;
-    }
+    if (!central) base = loss(), ++stats.queries;
     for (auto& p : params) {
       const std::int64_t n = p.numel();
       std::vector<T> grad(static_cast<std::size_t>(n), T(0));
@@ -224,6 +153,9 @@ class CoordinateZO {
       for (std::int64_t i = 0; i < n; ++i) {
         if (!active.empty() && active[i] == T(0)) continue;
         const T saved = detail::read_element(p, i);
+        TRUSTML_CHECK(T(saved + T(options_.mu)) != saved, "CoordinateZO", "mu = ", options_.mu,
+                      " does not change element ", i, " (", saved, ") of parameter ", &p - params.data(),
+                      ": raise mu or use a wider type");
         detail::write_element(p, i, T(saved + T(options_.mu)));
         const double up = loss();
         double g;
@@ -241,8 +173,20 @@ class CoordinateZO {
       }
       detail::accumulate_grad(p, Tensor<T, D>::from_vector(grad, p.shape()));
     }
+    return stats;
   }
 
+  // The module's parameters, with BatchNorm statistics frozen and Dropout masks common to all queries.
+  template <class T, class D>
+  EstimateStats estimate(nn::Module<T, D>& model, const std::function<double()>& loss,
+                         const std::vector<Tensor<T, D>>* masks = nullptr) const {
+    detail::CommonRandomNumbers<T, D> common(model);
+    return estimate(model.parameters(), [&] { common.rewind(); return loss(); }, masks);
+  }
+
+  const Options& options() const { return options_; }
+
+ private:
   Options options_;
 };
 

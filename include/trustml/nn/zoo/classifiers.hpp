@@ -3,7 +3,9 @@
 //   Mlp({784, 256, 10})   Linear + ReLU layers: layers.0, layers.2, ...
 //   SmallCnn()            the reference small CNN of the specs: conv 1->16 3x3 pad 1, ReLU,
 //                         maxpool 2, conv 16->32 3x3 pad 1, ReLU, maxpool 2, linear 1568->10;
-//                         names features.0, features.3, classifier (about 20.5 k parameters)
+//                         names features.0, features.3, classifier (about 20.5 k parameters);
+//                         SmallCnn(1, 10, seed, 8) halves the widths: the spec's 9,098-parameter
+//                         model A of DeepZero's CGE-vs-backprop runs
 //   LeNet5()              conv 1->6 5x5 pad 2, ReLU, maxpool 2, conv 6->16 5x5, ReLU, maxpool 2,
 //                         linear 400->120->84->10 with ReLU; features.{0,3}, classifier.{0,2,4}
 //
@@ -50,10 +52,25 @@ class FeaturesClassifier : public Module<T, D> {
   }
   TensorT forward(const TensorT& x) override {
     auto h = (*features)(x);
-    return (*classifier)(reshape(h, {h.size(0), h.numel() / h.size(0)}));
+    return (*classifier)((*flatten_)(h));
+  }
+  // The layers in the order forward runs them, the flattening between features and classifier
+  // included: the stages of feature reuse (estimators/staged_cge.hpp).
+  std::vector<Module<T, D>*> stages() {
+    std::vector<Module<T, D>*> out;
+    for (std::size_t i = 0; i < features->size(); ++i) out.push_back(&(*features)[i]);
+    out.push_back(flatten_.get());
+    if (auto* layers = dynamic_cast<Sequential<T, D>*>(classifier.get()))
+      for (std::size_t i = 0; i < layers->size(); ++i) out.push_back(&(*layers)[i]);
+    else
+      out.push_back(classifier.get());
+    return out;
   }
   std::shared_ptr<Sequential<T, D>> features;
   std::shared_ptr<Module<T, D>> classifier;
+
+ private:
+  std::shared_ptr<Module<T, D>> flatten_ = Flatten<T, D>();
 };
 
 // Appends conv (kernel x kernel, `padding`), ReLU and 2x2 max pooling: the block of both CNNs below.
@@ -67,11 +84,11 @@ void push_conv_relu_pool(Sequential<T, D>& features, std::int64_t in, std::int64
 
 template <class T = float, class D = Cpu>
 std::shared_ptr<FeaturesClassifier<T, D>> SmallCnn(std::int64_t in_channels = 1, std::int64_t classes = 10,
-                                                    std::uint64_t seed = 0) {
+                                                    std::uint64_t seed = 0, std::int64_t width = 16) {
   auto features = std::make_shared<Sequential<T, D>>();
-  push_conv_relu_pool(*features, in_channels, 16, 3, 1, seed);
-  push_conv_relu_pool(*features, 16, 32, 3, 1, seed + 1);
-  auto classifier = std::make_shared<Linear<T, D>>(32 * 7 * 7, classes, true, seed + 2);
+  push_conv_relu_pool(*features, in_channels, width, 3, 1, seed);
+  push_conv_relu_pool(*features, width, 2 * width, 3, 1, seed + 1);
+  auto classifier = std::make_shared<Linear<T, D>>(2 * width * 7 * 7, classes, true, seed + 2);
   return std::make_shared<FeaturesClassifier<T, D>>("SmallCnn", features, classifier);
 }
 
