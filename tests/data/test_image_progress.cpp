@@ -1,12 +1,6 @@
 // PNG writing (single images and captioned grids, read back with stb_image) and the progress bar.
 #include <doctest/doctest.h>
 
-#if __has_include(<stb/stb_image.h>)
-#include <stb/stb_image.h>
-#else
-#include <stb_image.h>
-#endif
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -17,30 +11,13 @@
 #include <trustml/util/progress.hpp>
 #include <vector>
 
+#include "support/png.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace trustml;
 using namespace trustml::util;
 
 namespace {
-
-struct LoadedPng {
-  int width = 0, height = 0, channels = 0;
-  std::vector<std::uint8_t> pixels;
-  Rgb at(int x, int y) const {
-    const std::uint8_t* p = &pixels[(static_cast<std::size_t>(y) * width + x) * channels];
-    return channels == 3 ? Rgb{p[0], p[1], p[2]} : Rgb{p[0], p[0], p[0]};
-  }
-};
-
-LoadedPng load_png(const std::string& path) {
-  LoadedPng png;
-  unsigned char* data = stbi_load(path.c_str(), &png.width, &png.height, &png.channels, 0);
-  REQUIRE_MESSAGE(data != nullptr, "stbi_load failed: ", stbi_failure_reason());
-  png.pixels.assign(data, data + static_cast<std::size_t>(png.width) * png.height * png.channels);
-  stbi_image_free(data);
-  return png;
-}
 
 bool only_png_files(const std::filesystem::path& dir) {
   for (const auto& entry : std::filesystem::directory_iterator(dir))
@@ -63,14 +40,14 @@ TEST_CASE("write_png writes gray and RGB images, scaled, clamped and rounded") {
   // [1, 2, 3]: 0, 0.5, 1 / -1, 2, NaN.
   const auto gray = Tensor<float>::from_vector({0, 0.5f, 1, -1, 2, std::nanf("")}, {1, 2, 3});
   write_png(dir.file("gray.png"), gray);
-  LoadedPng png = load_png(dir.file("gray.png"));
+  tests::LoadedPng png = tests::load_png(dir.file("gray.png"));
   CHECK(png.width == 3);
   CHECK(png.height == 2);
   CHECK(png.channels == 1);
   CHECK(png.pixels == std::vector<std::uint8_t>{0, 128, 255, 0, 255, 0});
 
   write_png(dir.file("scaled.png"), Tensor<float>::from_vector(gray.to_vector(), {2, 3}), 3);
-  png = load_png(dir.file("scaled.png"));
+  png = tests::load_png(dir.file("scaled.png"));
   CHECK(png.width == 9);
   CHECK(png.height == 6);
   CHECK(png.at(5, 2).r == 128);
@@ -79,7 +56,7 @@ TEST_CASE("write_png writes gray and RGB images, scaled, clamped and rounded") {
 
   const auto rgb = Tensor<float>::from_vector({1, 0, 0, 1, 0, 0}, {3, 1, 2});  // red, then green
   write_png(dir.file("rgb.png"), rgb);
-  png = load_png(dir.file("rgb.png"));
+  png = tests::load_png(dir.file("rgb.png"));
   CHECK(png.channels == 3);
   CHECK(png.at(0, 0) == Rgb{255, 0, 0});
   CHECK(png.at(1, 0) == Rgb{0, 255, 0});
@@ -107,7 +84,7 @@ TEST_CASE("write_image_grid lays out images with borders and captions") {
   options.border_width = 1;
   const std::string path = dir.file("grid.png");
   write_image_grid(path, images, options);
-  const LoadedPng png = load_png(path);
+  const tests::LoadedPng png = tests::load_png(path);
 
   // A cell: the 12x8 image framed by 1 pixel (14x10), widened to "T-shirt/top" (11 * 6 - 1 = 65
   // pixels), with a caption band of 7 + 2 rows under it.
@@ -137,7 +114,7 @@ TEST_CASE("write_image_grid lays out images with borders and captions") {
   CHECK_THROWS_WITH_AS(write_image_grid(path, images, options), doctest::Contains("4 captions for 5 images"), Error);
   // Plain grid of [N, H, W] without extras: 2 columns of 4x6 images with padding 2.
   write_image_grid(dir.file("plain.png"), Tensor<float>::from_vector(values, {5, 4, 6}), {.columns = 2});
-  const LoadedPng plain = load_png(dir.file("plain.png"));
+  const tests::LoadedPng plain = tests::load_png(dir.file("plain.png"));
   CHECK(plain.width == 2 + 2 * (6 + 2));
   CHECK(plain.height == 2 + 3 * (4 + 2));
 }

@@ -175,9 +175,12 @@ TEST_CASE("staged cge: shares split the coordinates once each, by cost, and give
   CHECK(stats1.coordinates > 0);
   CHECK(take_grads(*net) == whole);
 
-  check_error([&] { estimate_staged(cge, stages, x, loss, &masks, {.max_group = -1}); }, "estimate_staged", "max_group");
-  check_error([&] { estimate_staged(cge, stages, x, loss, &masks, {.share = {.part = 2, .parts = 2, .gather = {}}}); }, "estimate_staged", "part 2");
-  check_error([&] { estimate_staged(cge, stages, x, loss, &masks, {.share = {.part = 0, .parts = 2, .gather = {}}}); }, "estimate_staged", "gather");
+  auto fails = [&](StagedOptions options, const std::vector<Tensor<float>>* m, const char* what) {
+    check_error([&] { estimate_staged(cge, stages, x, loss, m, options); }, "estimate_staged", what);
+  };
+  fails({.max_group = -1}, &masks, "max_group");
+  fails({.share = {.part = 2, .parts = 2, .gather = {}}}, &masks, "part 2");
+  fails({.share = {.part = 0, .parts = 2, .gather = {}}}, &masks, "gather");
   std::vector<Tensor<float>> too_few{masks[0]};
-  check_error([&] { estimate_staged(cge, stages, x, loss, &too_few); }, "estimate_staged", "one mask per parameter");
+  fails({}, &too_few, "one mask per parameter");
 }

@@ -9,12 +9,15 @@
 //   - feature reuse: the base pass keeps every stage's input, so a query that perturbs a parameter
 //     of stage l runs only stages l, l+1, ... from the kept input;
 //   - delta forward: a weight W[o, c, r, s] of a Conv2d (W[o, c] of a Linear; a bias b[o]) changes
-//     only output channel o of its stage, by step * (input channel c shifted by (r, s)) (or by step):
-//     the perturbed stage output is the kept one with that channel updated, no convolution at all;
-//   - batched queries: up to `max_group` perturbed stage outputs are stacked into one batch of
-//     groups * B rows, the rest of the network runs once on it, and the loss is taken per group.
-//     A stage that couples the samples of a batch (BatchNorm or Dropout in training mode) runs group
-//     by group, so every query normalizes over its own B samples and sees the step's Dropout masks;
+//     only output channel o of its stage, by step * (input channel c shifted by (r, s)) (or by
+//     step). That channel alone runs through the per-channel stages after it (activations,
+//     pooling, flattening); the next Conv2d or Linear adds its response to the change (a
+//     convolution of one input channel) to its kept output, and the dense forward resumes there;
+//   - batched queries: the activations of up to `max_group` queries where their dense forward
+//     resumes are stacked into one batch of groups * B rows, the rest of the network runs once on
+//     it, and the loss is taken per group. A stage that couples the samples of a batch (BatchNorm
+//     or Dropout in training mode) runs group by group, so every query normalizes over its own B
+//     samples and sees the step's Dropout masks;
 //   - shares: the active coordinates, in global order (stage, parameter, index), are cut into
 //     `parts` contiguous ranges of about equal cost (a stage's cost: the size of its own and all later
 //     outputs); this process evaluates range `part`, and `gather` (e.g. MPI_Allgatherv, see
@@ -22,7 +25,7 @@
 //     parts, so the gradient is bitwise the same for any number of parts.
 // With delta = false and max_group = 1 every query runs the very ops of a full forward on the same
 // values: the gradient is bitwise the plain CGE gradient. With either on, it equals it to float
-// rounding (the delta adds step * input instead of convolving with a perturbed weight).
+// rounding (the delta adds a layer's response to a change instead of recomputing the layer).
 #pragma once
 
 #include <algorithm>
@@ -107,73 +110,148 @@ inline std::vector<std::int64_t> cost_balanced_bounds(const std::vector<double>&
   return bounds;
 }
 
-// Group g of a batch of perturbed stage outputs: the kept output, with channel o moved by step[g] *
-// (input channel c at kernel tap (r, s)) for a weight coordinate, or by step[g] for a bias
-// coordinate (encoded -1 - o). A Linear is the 1x1 case. Item i is one output plane (g, b, o).
+// One output channel of a Conv2d (a column of a Linear: the 1x1 case) after a single coordinate
+// moved by `step`: the kept channel plus step * (input channel c at kernel tap (r, s)) for the
+// weight coordinate `tap` = (c, r, s) flattened, or plus step everywhere for the bias (tap < 0).
+// Item b is the plane of sample b.
 template <class V>
 struct PerturbedChannel {
-  const V* kept;
+  const V* kept;  // [batch, 1, out_h, out_w]
   const V* input;
-  const std::int64_t* coordinate;
-  const V* step;
   V* out;
-  std::int64_t batch, out_channels, out_h, out_w, in_channels, in_h, in_w, kernel_h, kernel_w;
+  std::int64_t tap;
+  V step;
+  std::int64_t out_h, out_w, in_channels, in_h, in_w, kernel_h, kernel_w;
   std::int64_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
-  TRUSTML_HD void operator()(std::int64_t i) const {
-    const std::int64_t plane = out_h * out_w, planes = batch * out_channels;
-    const std::int64_t g = i / planes, r = i % planes, b = r / out_channels, o = r % out_channels;
-    const V* from = kept + r * plane;
-    V* to = out + i * plane;
-    for (std::int64_t j = 0; j < plane; ++j) to[j] = from[j];
-    const std::int64_t k = coordinate[g];
-    const V s = step[g];
-    if (k < 0) {
-      if (o == -1 - k)
-        for (std::int64_t j = 0; j < plane; ++j) to[j] += s;
+  TRUSTML_HD void operator()(std::int64_t b) const {
+    const std::int64_t plane = out_h * out_w;
+    const V* from = kept + b * plane;
+    V* to = out + b * plane;
+    if (tap < 0) {
+      for (std::int64_t j = 0; j < plane; ++j) to[j] = from[j] + step;
       return;
     }
-    if (o != k / (in_channels * kernel_h * kernel_w)) return;
-    const std::int64_t c = (k / (kernel_h * kernel_w)) % in_channels, ky = (k / kernel_w) % kernel_h, kx = k % kernel_w;
+    for (std::int64_t j = 0; j < plane; ++j) to[j] = from[j];
+    const std::int64_t c = tap / (kernel_h * kernel_w), ky = (tap / kernel_w) % kernel_h, kx = tap % kernel_w;
     const V* channel = input + (b * in_channels + c) * in_h * in_w;
     for (std::int64_t y = 0; y < out_h; ++y) {
       const std::int64_t iy = y * stride_h - pad_h + ky * dilation_h;
       if (iy < 0 || iy >= in_h) continue;
       for (std::int64_t x = 0; x < out_w; ++x) {
         const std::int64_t ix = x * stride_w - pad_w + kx * dilation_w;
-        if (ix >= 0 && ix < in_w) to[y * out_w + x] += s * channel[iy * in_w + ix];
+        if (ix >= 0 && ix < in_w) to[y * out_w + x] += step * channel[iy * in_w + ix];
       }
     }
   }
 };
 
-// The geometry of a stage whose single-coordinate perturbations the delta forward handles.
+// Layers that act on every channel (every feature) on its own, so a change confined to one
+// channel stays there: activations, pooling, flattening.
 template <class T, class D>
-struct DeltaStage {
-  Tensor<T, D> weight, bias;
-  PerturbedChannel<value_t<T, D>> geometry{};
+bool acts_per_channel(const nn::Module<T, D>& stage) {
+  static const char* const names[] = {"ReLU",      "LeakyReLU", "GELU",      "SiLU",    "Sigmoid",          "Tanh",
+                                      "Identity",  "MaxPool2d", "AvgPool2d", "Flatten", "AdaptiveAvgPool2d"};
+  if (!stage.parameters().empty()) return false;
+  return std::any_of(std::begin(names), std::end(names), [&](const char* n) { return stage.type_name() == n; });
+}
 
-  static std::optional<DeltaStage> of(nn::Module<T, D>& stage, const Tensor<T, D>& input, const Tensor<T, D>& output) {
-    DeltaStage d;
-    auto& g = d.geometry;
+// The delta forward from a Conv2d or Linear stage l: a coordinate of its weight or bias changes
+// one output channel o only. That channel alone runs through the per-channel stages after l; the
+// next mixing stage (a Conv2d, or a Linear after any flattening) adds its response to the change
+// to its kept output, and the query resumes the dense forward after it. Without a mixing stage,
+// the changed channel is written into a copy of the kept activation where the per-channel stages end.
+template <class T, class D>
+class ChannelDelta {
+ public:
+  static std::optional<ChannelDelta> at(const std::vector<nn::Module<T, D>*>& stages,
+                                        const std::vector<Tensor<T, D>>& kept, std::size_t l) {
+    ChannelDelta d(stages, kept, l);
+    auto& g = d.geometry_;
     g.stride_h = g.stride_w = g.dilation_h = g.dilation_w = 1;
     g.out_h = g.out_w = g.in_h = g.in_w = g.kernel_h = g.kernel_w = 1;
-    if (auto* conv = dynamic_cast<nn::Conv2d<T, D>*>(&stage)) {
+    const auto& input = kept[l];
+    if (auto* conv = dynamic_cast<nn::Conv2d<T, D>*>(stages[l])) {
       const auto& o = conv->options;
       if (o.groups != 1 || input.dim() != 4) return std::nullopt;
-      d.weight = conv->weight, d.bias = conv->bias;
-      g.in_h = input.size(2), g.in_w = input.size(3), g.out_h = output.size(2), g.out_w = output.size(3);
-      g.kernel_h = d.weight.size(2), g.kernel_w = d.weight.size(3);
+      d.weight_ = conv->weight, d.bias_ = conv->bias;
+      g.in_h = input.size(2), g.in_w = input.size(3), g.out_h = kept[l + 1].size(2), g.out_w = kept[l + 1].size(3);
+      g.kernel_h = d.weight_.size(2), g.kernel_w = d.weight_.size(3);
       g.stride_h = o.stride.h, g.stride_w = o.stride.w, g.pad_h = o.padding.h, g.pad_w = o.padding.w;
       g.dilation_h = o.dilation.h, g.dilation_w = o.dilation.w;
-    } else if (auto* linear = dynamic_cast<nn::Linear<T, D>*>(&stage)) {
+    } else if (auto* linear = dynamic_cast<nn::Linear<T, D>*>(stages[l])) {
       if (input.dim() != 2) return std::nullopt;
-      d.weight = linear->weight, d.bias = linear->bias;
+      d.weight_ = linear->weight, d.bias_ = linear->bias;
     } else {
       return std::nullopt;
     }
-    g.batch = input.size(0), g.in_channels = input.size(1), g.out_channels = output.size(1);
+    g.in_channels = input.size(1);
+    std::size_t k = l + 1;
+    while (k < stages.size() && acts_per_channel(*stages[k])) ++k;
+    d.resume_ = k;
+    if (k < stages.size()) {
+      auto* conv = dynamic_cast<nn::Conv2d<T, D>*>(stages[k]);
+      if ((conv && conv->options.groups == 1 && kept[k].dim() == 4) ||
+          (dynamic_cast<nn::Linear<T, D>*>(stages[k]) && kept[k].dim() == 2))
+        d.mixing_ = k, d.resume_ = k + 1;
+    }
     return d;
   }
+
+  // Where the query's dense forward resumes.
+  std::size_t resume() const { return resume_; }
+
+  // The input of stage resume() when element `index` of the stage's weight (or bias) moves by `step`.
+  Tensor<T, D> perturbed(const Tensor<T, D>& param, std::int64_t index, T step) const {
+    const bool is_bias = param.data() == bias_.data();
+    const std::int64_t taps = weight_.numel() / weight_.size(0);
+    const std::int64_t o = is_bias ? index : index / taps;
+    auto kept_channel = block(kept_[l_ + 1], o, 1).contiguous();
+    auto changed = Tensor<T, D>::empty(kept_channel.shape());
+    auto f = geometry_;
+    f.kept = ops::dptr(kept_channel), f.input = ops::dptr(kept_[l_]), f.out = ops::dptr(changed);
+    f.tap = is_bias ? -1 : index % taps, f.step = step;
+    kernels::Kernels<D>::for_each(kept_channel.size(0), f, kept_channel.numel() / kept_channel.size(0));
+    std::int64_t width = 1;  // the changed channel's columns once flattened
+    const std::size_t end = mixing_ ? *mixing_ : resume_;
+    for (std::size_t k = l_ + 1; k < end; ++k) {
+      if (stages_[k]->type_name() == "Flatten") {
+        width = changed.numel() / changed.size(0);
+        changed = reshape(changed, {changed.size(0), width});
+      } else {
+        changed = (*stages_[k])(changed);
+      }
+    }
+    if (!mixing_) {
+      auto out = kept_[resume_].clone();
+      ops::assign(block(out, o, width), changed);
+      return out;
+    }
+    auto change = sub(changed, block(kept_[end], o, width));
+    if (auto* conv = dynamic_cast<nn::Conv2d<T, D>*>(stages_[end])) {
+      const auto& c = conv->options;
+      auto w = slice(conv->weight, 1, o, o + 1, 1).contiguous();
+      return add(kept_[end + 1], conv2d(change, w, Tensor<T, D>(), c.stride, c.padding, c.dilation, 1));
+    }
+    auto& w = dynamic_cast<nn::Linear<T, D>*>(stages_[end])->weight;
+    auto columns = slice(w, 1, o * width, (o + 1) * width, 1).contiguous();
+    return add(kept_[end + 1], matmul(change, transpose(columns, 0, 1)));
+  }
+
+ private:
+  ChannelDelta(const std::vector<nn::Module<T, D>*>& stages, const std::vector<Tensor<T, D>>& kept, std::size_t l)
+      : stages_(stages), kept_(kept), l_(l) {}
+  // Channel o of a [B, C, ...] activation, or columns [o w, (o + 1) w) of a flattened [B, F] one.
+  static Tensor<T, D> block(const Tensor<T, D>& t, std::int64_t o, std::int64_t width) {
+    return t.dim() == 2 ? slice(t, 1, o * width, (o + 1) * width, 1) : slice(t, 1, o, o + 1, 1);
+  }
+
+  const std::vector<nn::Module<T, D>*>& stages_;
+  const std::vector<Tensor<T, D>>& kept_;
+  std::size_t l_;
+  Tensor<T, D> weight_, bias_;
+  PerturbedChannel<value_t<T, D>> geometry_{};
+  std::size_t resume_ = 0;
+  std::optional<std::size_t> mixing_;
 };
 
 // A stage whose samples interact in training mode: queries batched into groups run it group by group.
@@ -254,15 +332,13 @@ EstimateStats estimate_staged(const CoordinateZO& cge, const std::vector<nn::Mod
   const int sides = central ? 2 : 1;
   EstimateStats stats;
   double base = 0;
-  if (!central) base = loss(kept.back(), 1).at(0), ++stats.queries;
+  if (!central) base = stats.loss = loss(kept.back(), 1).at(0), ++stats.queries;
 
   // Evaluates the perturbations [from, to) of stage l (perturbation q: coordinate first + q / sides,
   // step +mu or -mu by q % sides) as one batch; returns their losses.
   auto run_group = [&](std::size_t l, std::int64_t from, std::int64_t to,
-                       const std::optional<detail::DeltaStage<T, D>>& delta) {
+                       const std::optional<detail::ChannelDelta<T, D>>& delta) {
     const std::int64_t groups = to - from;
-    std::vector<std::int64_t> encoded;
-    std::vector<T> steps;
     std::vector<Tensor<T, D>> outputs;
     for (std::int64_t q = from; q < to; ++q) {
       const auto& c = coordinates[first + q / sides];
@@ -272,9 +348,7 @@ EstimateStats estimate_staged(const CoordinateZO& cge, const std::vector<nn::Mod
       TRUSTML_CHECK(moved != saved, op, "mu = ", mu, " does not change element ", c.index, " (", saved,
                     ") of parameter ", c.param, " of stage ", l, ": raise mu or use a wider type");
       if (delta) {
-        const bool is_bias = p.data() == delta->bias.data();
-        encoded.push_back(is_bias ? -1 - c.index : c.index);
-        steps.push_back(T(moved - saved));
+        outputs.push_back(delta->perturbed(p, c.index, T(moved - saved)));
       } else {
         detail::write_element(p, c.index, moved);
         common[l]->rewind();
@@ -282,21 +356,9 @@ EstimateStats estimate_staged(const CoordinateZO& cge, const std::vector<nn::Mod
         detail::write_element(p, c.index, saved);  // bit-exact restore
       }
     }
-    Tensor<T, D> h;
-    if (delta) {
-      Shape shape = kept[l + 1].shape();
-      shape[0] *= groups;
-      h = Tensor<T, D>::empty(shape);
-      auto coordinate = Tensor<std::int64_t, D>::from_vector(encoded);
-      auto step = Tensor<T, D>::from_vector(steps);
-      auto f = delta->geometry;
-      f.kept = ops::dptr(kept[l + 1]), f.input = ops::dptr(kept[l]);
-      f.coordinate = coordinate.data(), f.step = ops::dptr(step), f.out = ops::dptr(h);
-      kernels::Kernels<D>::for_each(groups * f.batch * f.out_channels, f, f.out_h * f.out_w);
-    } else {
-      h = groups == 1 ? outputs[0] : concat(outputs, 0);
-    }
-    for (std::size_t k = l + 1; k < count; ++k) {
+    Tensor<T, D> h = groups == 1 ? outputs[0] : concat(outputs, 0);
+    const std::size_t resume = delta ? delta->resume() : l + 1;
+    for (std::size_t k = resume; k < count; ++k) {
       if (groups > 1 && detail::couples_samples(*stages[k])) {
         const std::int64_t rows = h.size(0) / groups;
         std::vector<Tensor<T, D>> parts;
@@ -321,8 +383,7 @@ EstimateStats estimate_staged(const CoordinateZO& cge, const std::vector<nn::Mod
     const std::size_t l = coordinates[begin].stage;
     std::int64_t end = begin;
     while (end < last && coordinates[end].stage == l) ++end;
-    std::optional<detail::DeltaStage<T, D>> delta;
-    if (options.delta) delta = detail::DeltaStage<T, D>::of(*stages[l], kept[l], kept[l + 1]);
+    const auto delta = options.delta ? detail::ChannelDelta<T, D>::at(stages, kept, l) : std::nullopt;
     std::int64_t widest = 0;
     for (std::size_t k = l; k < count; ++k) widest = std::max(widest, kept[k + 1].numel());
     const std::int64_t group = std::clamp<std::int64_t>(

@@ -32,6 +32,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <type_traits>
 #include <vector>
@@ -51,6 +52,7 @@ enum class Direction { gaussian, sphere };
 struct EstimateStats {
   std::int64_t queries = 0;      // loss evaluations, the base included
   std::int64_t coordinates = 0;  // coordinates perturbed
+  double loss = std::numeric_limits<double>::quiet_NaN();  // at the unperturbed parameters (forward differences)
 };
 
 namespace detail {
@@ -145,7 +147,7 @@ class CoordinateZO {
     EstimateStats stats;
     const bool central = options_.difference == Difference::central;
     double base = 0;
-    if (!central) base = loss(), ++stats.queries;
+    if (!central) base = stats.loss = loss(), ++stats.queries;
     for (auto& p : params) {
       const std::int64_t n = p.numel();
       std::vector<T> grad(static_cast<std::size_t>(n), T(0));
@@ -221,7 +223,7 @@ class RandomZO {
     const bool central = options_.difference == Difference::central;
     const double phi = options_.direction == Direction::sphere ? static_cast<double>(stats.coordinates) : 1.0;
     double base = 0;
-    if (!central) base = loss(), ++stats.queries;
+    if (!central) base = stats.loss = loss(), ++stats.queries;
     for (std::int64_t j = 0; j < options_.queries; ++j) {
       auto u = directions(params, masks, direction_seed(step, j));
       auto shift_to = [&](double sign) {
