@@ -46,17 +46,6 @@ namespace trustml::estimators {
 template <class T, class D>
 using GroupLoss = std::function<std::vector<double>(const Tensor<T, D>& output, std::int64_t groups)>;
 
-// A loss of one output of B rows, applied group by group.
-template <class T, class D>
-GroupLoss<T, D> per_group(std::function<double(const Tensor<T, D>&)> loss) {
-  return [loss = std::move(loss)](const Tensor<T, D>& output, std::int64_t groups) {
-    const std::int64_t rows = output.size(0) / groups;
-    std::vector<double> losses;
-    for (std::int64_t g = 0; g < groups; ++g) losses.push_back(loss(slice(output, 0, g * rows, (g + 1) * rows, 1)));
-    return losses;
-  };
-}
-
 // Mean cross-entropy of logits [groups * B, C] against `labels` [B], per group, in a few ops.
 template <class T, class D>
 GroupLoss<T, D> cross_entropy_per_group(const Tensor<std::int64_t, D>& labels) {
@@ -190,9 +179,17 @@ class ChannelDelta {
     d.resume_ = k;
     if (k < stages.size()) {
       auto* conv = dynamic_cast<nn::Conv2d<T, D>*>(stages[k]);
-      if ((conv && conv->options.groups == 1 && kept[k].dim() == 4) ||
-          (dynamic_cast<nn::Linear<T, D>*>(stages[k]) && kept[k].dim() == 2))
+      auto* linear = dynamic_cast<nn::Linear<T, D>*>(stages[k]);
+      if ((conv && conv->options.groups == 1 && kept[k].dim() == 4) || (linear && kept[k].dim() == 2)) {
         d.mixing_ = k, d.resume_ = k + 1;
+        // The mixing layer's weights that see channel o, cut once for all queries: W[:, o] of a
+        // Conv2d, columns [o w, (o + 1) w) of a Linear (transposed for the product).
+        const std::int64_t channels = kept[l + 1].size(1), width = kept[k].size(1) / channels;
+        for (std::int64_t o = 0; o < channels; ++o)
+          d.mixing_weights_.push_back(
+              conv ? slice(conv->weight, 1, o, o + 1, 1).contiguous()
+                   : transpose(slice(linear->weight, 1, o * width, (o + 1) * width, 1).contiguous(), 0, 1));
+      }
     }
     return d;
   }
@@ -227,14 +224,12 @@ class ChannelDelta {
       return out;
     }
     auto change = sub(changed, block(kept_[end], o, width));
+    const auto& w = mixing_weights_[o];
     if (auto* conv = dynamic_cast<nn::Conv2d<T, D>*>(stages_[end])) {
       const auto& c = conv->options;
-      auto w = slice(conv->weight, 1, o, o + 1, 1).contiguous();
       return add(kept_[end + 1], conv2d(change, w, Tensor<T, D>(), c.stride, c.padding, c.dilation, 1));
     }
-    auto& w = dynamic_cast<nn::Linear<T, D>*>(stages_[end])->weight;
-    auto columns = slice(w, 1, o * width, (o + 1) * width, 1).contiguous();
-    return add(kept_[end + 1], matmul(change, transpose(columns, 0, 1)));
+    return add(kept_[end + 1], matmul(change, w));
   }
 
  private:
@@ -252,6 +247,7 @@ class ChannelDelta {
   PerturbedChannel<value_t<T, D>> geometry_{};
   std::size_t resume_ = 0;
   std::optional<std::size_t> mixing_;
+  std::vector<Tensor<T, D>> mixing_weights_;  // by changed channel
 };
 
 // A stage whose samples interact in training mode: queries batched into groups run it group by group.
@@ -290,7 +286,11 @@ EstimateStats estimate_staged(const CoordinateZO& cge, const std::vector<nn::Mod
   NoGradGuard no_grad;
   const std::size_t count = stages.size();
   std::vector<Tensor<T, D>> kept{input};  // kept[l]: the input of stage l; kept.back(): the output
-  for (std::size_t l = 0; l < count; ++l) kept.push_back((*stages[l])(kept[l]).contiguous());
+  std::vector<bool> coupled;               // stages that batched groups run one group at a time
+  for (std::size_t l = 0; l < count; ++l) {
+    kept.push_back((*stages[l])(kept[l]).contiguous());
+    coupled.push_back(detail::couples_samples(*stages[l]));
+  }
 
   // The active coordinates in global order, and their costs.
   struct Coordinate {
@@ -359,7 +359,7 @@ EstimateStats estimate_staged(const CoordinateZO& cge, const std::vector<nn::Mod
     Tensor<T, D> h = groups == 1 ? outputs[0] : concat(outputs, 0);
     const std::size_t resume = delta ? delta->resume() : l + 1;
     for (std::size_t k = resume; k < count; ++k) {
-      if (groups > 1 && detail::couples_samples(*stages[k])) {
+      if (groups > 1 && coupled[k]) {
         const std::int64_t rows = h.size(0) / groups;
         std::vector<Tensor<T, D>> parts;
         for (std::int64_t g = 0; g < groups; ++g) {

@@ -88,6 +88,10 @@ void check_parameters(const char* op, const std::vector<Tensor<T, D>>& params, c
                   ", parameter ", i, " has shape ", params[i].shape());
 }
 
+inline void check_mu(const char* op, double mu) {
+  TRUSTML_CHECK(mu > 0 && std::isfinite(mu), op, "mu must be positive and finite, got ", mu);
+}
+
 // Freezes BatchNorm running statistics and replays Dropout masks while a module is queried;
 // restores both afterwards.
 template <class T, class D>
@@ -134,8 +138,7 @@ class CoordinateZO {
  public:
   using Options = CoordinateZOOptions;
   explicit CoordinateZO(Options options = {}) : options_(options) {
-    TRUSTML_CHECK(options.mu > 0 && std::isfinite(options.mu), "CoordinateZO", "mu must be positive and finite, got ",
-                  options.mu);
+    detail::check_mu("CoordinateZO", options.mu);
   }
 
   // `loss` evaluates the loss at the parameters' current values (it runs without recording).
@@ -197,8 +200,7 @@ class RandomZO {
  public:
   using Options = RandomZOOptions;
   explicit RandomZO(Options options = {}) : options_(options) {
-    TRUSTML_CHECK(options.mu > 0 && std::isfinite(options.mu), "RandomZO", "mu must be positive and finite, got ",
-                  options.mu);
+    detail::check_mu("RandomZO", options.mu);
     TRUSTML_CHECK(options.queries > 0, "RandomZO", "needs at least one query (q > 0), got ", options.queries);
   }
 
