@@ -166,8 +166,13 @@ struct RuleContext {
   template <std::size_t I>
   auto in() const { return node.template unpack_input<I>(); }
   auto out() const { return node.unpack_output(); }
+  // Input I wants a gradient: it is on the tape, and (in grad()) leads to a requested input, so
+  // grad(loss, {x}) skips the weight-gradient products of every layer.
   template <std::size_t I>
-  bool needs() const { return node.edges()[I].node != nullptr; }
+  bool needs() const {
+    const auto& next = node.edges()[I].node;
+    return next != nullptr && next->needed;
+  }
   template <std::size_t I>
   const Shape& in_shape() const { return node.in_shapes[I]; }
 };
@@ -290,7 +295,7 @@ struct ListRuleContext {
   const typename NodeT::AttrsType& attrs;
 
   std::size_t size() const { return node.in_shapes.size(); }
-  bool needs(std::size_t i) const { return node.edges()[i].node != nullptr; }
+  bool needs(std::size_t i) const { return node.edges()[i].node != nullptr && node.edges()[i].node->needed; }
   const Shape& in_shape(std::size_t i) const { return node.in_shapes[i]; }
 };
 

@@ -1,0 +1,159 @@
+// trustml/smoothing/denoised.hpp: denoised smoothing (Salman et al., NeurIPS 2020): a denoiser D
+// trained in front of a fixed classifier f, so that randomized smoothing of f(D(.)) certifies a
+// classifier that was never trained on noise; f may be a black box (DeepZero §9.1, ZO-AE-DS).
+//
+//   DenoiserTraining<float, Cpu> training(denoiser, classifier, {.sigma = 0.25});
+//   auto step = training.gradient(images, targets, estimators::Backprop{}, step_index);  // first order
+//   auto step = training.gradient(images, targets, estimators::RandomZO({.queries = 20}), step_index);
+//   auto step = training.gradient(images, targets, OverWeights<CoordinateZO, float, Cpu>{cge, &masks}, step_index);
+//   optimizer.step();            // the denoiser's grad() is filled as backward would fill it
+//   GaussianSmoothing<float, Cpu> smoothed(training.denoised_classifier(), 10, {.sigma = 0.25});
+//
+// Loss on a batch x with noise delta ~ N(0, sigma^2 I), z = D(x + delta):
+//   stability  mean_i CE(f(z_i), t_i), t the targets (labels, or f's own predictions on clean
+//              images: then no label is needed, Salman et al.'s "stability" objective);
+//   + mse_weight * mean (z - x)^2, which needs D only and always goes by backprop.
+// How the stability term reaches D's weights, by the gradient policy:
+//   Backprop           through f by reverse mode: f is a white box (first-order denoised smoothing);
+//   RandomZO / CoordinateZO   f a black box: the per-sample gradient at z is estimated from f's
+//              outputs (estimators/input_gradient.hpp), then carried back through D by reverse
+//              mode, dL/dtheta = (dz/dtheta)' g_z (ZO-AE-DS without its auto-encoder);
+//   OverWeights{estimator, masks}  f and the loss are one black box in D's weights: CoordinateZO
+//              or RandomZO estimate the gradient over D's (masked) weights directly (DeepZero's
+//              sparse CGE defense).
+// The noise of step s is a pure function of (seed, s), the same for every policy. Queries count
+// evaluations of f per training image.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "trustml/estimators/input_gradient.hpp"
+#include "trustml/estimators/zeroth_order.hpp"
+#include "trustml/nn/module.hpp"
+#include "trustml/trustml.hpp"
+
+namespace trustml::smoothing {
+
+struct DenoiserOptions {
+  double sigma = 0.25;
+  double mse_weight = 0;
+  std::uint64_t seed = 0;
+};
+
+// A zeroth-order estimator applied to the denoiser's weights, with optional masks (one per
+// parameter, nonzero = estimated).
+template <class Estimator, class T, class D>
+struct OverWeights {
+  Estimator estimator;
+  const std::vector<Tensor<T, D>>* masks = nullptr;
+};
+
+struct DenoiserStep {
+  double loss = 0;               // stability (+ weighted MSE) at the current weights
+  std::int64_t queries = 0;      // evaluations of f per image
+};
+
+template <class T, class D>
+class DenoiserTraining {
+ public:
+  using Function = estimators::BatchFunction<T, D>;
+
+  DenoiserTraining(nn::Module<T, D>& denoiser, Function classifier, DenoiserOptions options)
+      : denoiser_(denoiser), classifier_(std::move(classifier)), options_(options) {
+    TRUSTML_CHECK(options.sigma >= 0 && std::isfinite(options.sigma), "smoothing::DenoiserTraining",
+                  "sigma must be finite and >= 0, got ", options.sigma);
+    TRUSTML_CHECK(options.mse_weight >= 0 && std::isfinite(options.mse_weight), "smoothing::DenoiserTraining",
+                  "mse_weight must be finite and >= 0, got ", options.mse_weight);
+  }
+
+  // Adds the gradient of the loss on (images, targets) at step `step` to the denoiser's grad().
+  template <class Policy>
+  DenoiserStep gradient(const Tensor<T, D>& images, const Tensor<std::int64_t, D>& targets, const Policy& policy,
+                        std::uint64_t step) {
+    TRUSTML_CHECK(images.dim() >= 2 && targets.dim() == 1 && targets.size(0) == images.size(0) && images.size(0) > 0,
+                  "smoothing::DenoiserTraining", "needs images [N, ...] and targets [N], got ", images.shape(), " and ",
+                  targets.shape());
+    const auto noisy = add(images, scale(Tensor<T, D>::randn(images.shape(), options_.seed,
+                                                             step * static_cast<std::uint64_t>(images.numel())),
+                                         T(options_.sigma)));
+    auto params = denoiser_.parameters();
+    DenoiserStep out;
+    autograd::GradModeGuard recording(true);
+    if constexpr (is_over_weights<Policy>::value) {
+      auto loss = [&] {
+        NoGradGuard no_grad;
+        return static_cast<double>(mean(stability(classifier_(denoiser_(noisy)), targets)).item());
+      };
+      estimators::EstimateStats stats;
+      if constexpr (std::is_same_v<std::decay_t<decltype(policy.estimator)>, estimators::RandomZO>)
+        stats = policy.estimator.estimate(denoiser_, loss, step, policy.masks);
+      else
+        stats = policy.estimator.estimate(denoiser_, loss, policy.masks);
+      out.queries = stats.queries;
+      out.loss = stats.loss;
+      if (options_.mse_weight > 0) {
+        auto mse_term = scale(mse(denoiser_(noisy), images), T(options_.mse_weight));
+        accumulate(grad(std::vector{mse_term}, params));
+        out.loss += static_cast<double>(mse_term.item());
+      }
+    } else {
+      auto z = denoiser_(noisy);
+      auto total = scale(mse(z, images), T(options_.mse_weight));
+      if constexpr (std::is_same_v<Policy, estimators::Backprop>) {
+        total = add(total, mean(stability(classifier_(z), targets)));
+        out.queries = 1;
+        out.loss = static_cast<double>(total.item());
+        accumulate(grad(std::vector{total}, params));
+      } else {
+        // g_z of the mean stability loss, estimated from f's outputs only, then through D.
+        Function loss_of = [&](const Tensor<T, D>& logits) { return stability(logits, estimators::tile_rows(targets, logits.size(0))); };
+        auto r = estimators::input_gradient(policy, classifier_, loss_of, z.detach(), step);
+        out.queries = r.queries;
+        out.loss = static_cast<double>(add(mean(r.loss), total).item());
+        auto g_z = scale(r.grad, T(1) / T(images.size(0)));
+        auto from_z = grad(std::vector{z}, params, std::vector{g_z}, true);
+        if (options_.mse_weight > 0) {
+          auto from_mse = grad(std::vector{total}, params);
+          for (std::size_t i = 0; i < from_z.size(); ++i) from_z[i] = add(from_z[i], from_mse[i]);
+        }
+        accumulate(from_z);
+      }
+    }
+    return out;
+  }
+
+  // f(D(x)): the base classifier randomized smoothing certifies; no tape.
+  Function denoised_classifier() const {
+    return [this](const Tensor<T, D>& x) {
+      NoGradGuard no_grad;
+      return classifier_(denoiser_(x));
+    };
+  }
+
+  const DenoiserOptions& options() const { return options_; }
+
+ private:
+  template <class P>
+  struct is_over_weights : std::false_type {};
+  template <class E>
+  struct is_over_weights<OverWeights<E, T, D>> : std::true_type {};
+
+  // Per-sample cross-entropy of logits against the targets.
+  static Tensor<T, D> stability(const Tensor<T, D>& logits, const Tensor<std::int64_t, D>& targets) {
+    TRUSTML_CHECK(logits.dim() == 2 && logits.size(0) == targets.size(0), "smoothing::DenoiserTraining",
+                  "the classifier must return logits [N, C] for N images, got ", logits.shape(), " for ",
+                  targets.size(0), " targets");
+    return neg(sum(mul(smoothed_one_hot<T>(targets, logits.size(1)), log_softmax(logits, 1)), {1}));
+  }
+  void accumulate(const std::vector<Tensor<T, D>>& grads) {
+    auto params = denoiser_.parameters();
+    for (std::size_t i = 0; i < params.size(); ++i) estimators::detail::accumulate_grad(params[i], grads[i]);
+  }
+
+  nn::Module<T, D>& denoiser_;
+  Function classifier_;
+  DenoiserOptions options_;
+};
+
+}  // namespace trustml::smoothing
