@@ -8,8 +8,6 @@
 // each (forward, cross-entropy, backward, SGD update with lr 0.01), alternating rounds of five
 // steps so that both see the same machine state, and reports the medians. Ends with one JSON
 // line: trustml_ms, libtorch_ms, ratio (trustml / LibTorch; lower is faster), max_rel_grad_diff.
-#include <omp.h>
-#include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -25,33 +23,15 @@
 #include <trustml/optim/sgd.hpp>
 #include <trustml/trustml.hpp>
 
-extern "C" void openblas_set_num_threads(int);  // trustml's GEMM backend in the default build
+#include "libtorch_small_cnn.hpp"
 
 namespace tl = trustml;
+using bench::median;
+using bench::to_torch;
+using bench::TorchSmallCnn;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-// The reference CNN in LibTorch with the same parameter names as trustml's zoo::SmallCnn.
-struct TorchSmallCnn : torch::nn::Module {
-  TorchSmallCnn() {
-    features = register_module(
-        "features", torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 16, 3).padding(1)),
-                                          torch::nn::ReLU(), torch::nn::MaxPool2d(2),
-                                          torch::nn::Conv2d(torch::nn::Conv2dOptions(16, 32, 3).padding(1)),
-                                          torch::nn::ReLU(), torch::nn::MaxPool2d(2)));
-    classifier = register_module("classifier", torch::nn::Linear(1568, 10));
-  }
-  torch::Tensor forward(const torch::Tensor& x) { return classifier(features->forward(x).flatten(1)); }
-  torch::nn::Sequential features{nullptr};
-  torch::nn::Linear classifier{nullptr};
-};
-
-torch::Tensor to_torch(const tl::Tensor<float>& t) {
-  std::vector<std::int64_t> sizes(t.shape().begin(), t.shape().end());
-  auto values = t.to_vector();
-  return torch::from_blob(values.data(), sizes, torch::kFloat32).clone();
-}
 
 double max_rel_diff(const std::vector<float>& a, const torch::Tensor& b) {
   auto bc = b.contiguous();
@@ -62,11 +42,6 @@ double max_rel_diff(const std::vector<float>& a, const torch::Tensor& b) {
     scale = std::max(scale, std::abs(double(pb[i])));
   }
   return scale > 0 ? diff / scale : diff;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 }  // namespace
@@ -83,10 +58,7 @@ int main(int argc, char** argv) {
   app.add_option("--weights", weights, "where to write the shared safetensors weights");
   CLI11_PARSE(app, argc, argv);
 
-  omp_set_num_threads(threads);
-  openblas_set_num_threads(threads);
-  at::set_num_threads(threads);
-  at::set_num_interop_threads(1);
+  bench::use_threads(threads);
 
   // One set of weights, written once and read by both.
   tl::nn::save_module(weights, *tl::nn::zoo::SmallCnn<float>(1, 10, 7));
@@ -156,15 +128,11 @@ int main(int argc, char** argv) {
                            {"batch", batch},
                            {"threads", threads},
                            {"steps", our_ms.size()},
-                           {"trustml_ms", a},
-                           {"libtorch_ms", b},
-                           {"ratio", a / b},
-                           {"trustml_min_ms", *std::min_element(our_ms.begin(), our_ms.end())},
-                           {"libtorch_min_ms", *std::min_element(their_ms.begin(), their_ms.end())},
                            {"loss_rel_diff", loss_rel},
                            {"max_rel_grad_diff", max_grad},
                            {"agree", agree},
                            {"libtorch_version", TORCH_VERSION}};
+  result.update(bench::timing_fields("", our_ms, their_ms));
   std::cout << result.dump() << std::endl;
   return agree ? 0 : 1;
 }

@@ -231,6 +231,27 @@ OP_TEST(conv_transpose2d) {
              std::vector{Tz::randn({1, 2, 2, 3}, 42), Tz::randn({2, 1, 3, 2}, 43), Tz::randn({1}, 44)});
 }
 
+TEST_CASE("conv2d without a tape (image chunks into the output) equals the recorded path") {
+  // 16 channels of 28 x 28 with a 3 x 3 kernel make chunks of 2 images: 5 images end in a partial chunk.
+  struct Case {
+    Shape x, w;
+    Size2 stride, padding, dilation;
+  };
+  for (const Case& c : {Case{{5, 16, 28, 28}, {8, 16, 3, 3}, 1, 1, 1}, Case{{3, 4, 9, 7}, {5, 4, 1, 1}, 1, 0, 1},
+                        Case{{4, 3, 11, 10}, {2, 3, 3, 2}, {2, 1}, {1, 0}, {1, 2}}}) {
+    auto x = Td::randn(c.x, 31), w = Td::randn(c.w, 32), b = Td::randn({c.w[0]}, 33);
+    for (bool with_bias : {true, false}) {
+      const Td bias = with_bias ? b : Td();
+      auto recorded = conv2d(x.detach().set_requires_grad(), w, bias, c.stride, c.padding, c.dilation);
+      REQUIRE(recorded.requires_grad());
+      NoGradGuard no_grad;
+      auto plain = conv2d(x, w, bias, c.stride, c.padding, c.dilation);
+      CHECK(plain.shape() == recorded.shape());
+      check_close(plain, recorded.to_vector(), 1e-12);
+    }
+  }
+}
+
 TEST_CASE("conv errors name the op and the shapes") {
   auto x = Td::randn({1, 4, 5, 5}, 1), w = Td::randn({6, 2, 3, 3}, 2);
   check_error([&] { return conv2d(reshape(x, {4, 5, 5}), w); }, "conv2d");               // rank 3 input

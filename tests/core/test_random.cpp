@@ -26,6 +26,23 @@ TEST_CASE("rand and randn are pure functions of seed and offset") {
   for (int i = 0; i < 500; ++i) CHECK(av[500 + i] == bv[i]);
   auto c = Tensor<double>::randn({1000}, 8).to_vector();
   CHECK(c[0] != av[0]);
+  // Drawn in Box-Muller pairs: any offset and length (odd ones included) gives element k of the
+  // stream, random::normal(seed, 0, k), bit for bit; complex elements take one pair each.
+  for (std::uint64_t offset : {0, 1, 2, 5}) {
+    for (std::int64_t n : {1, 2, 3, 8}) {
+      const auto f = Tensor<float>::randn({n}, 9, offset).to_vector();
+      const auto d = Tensor<double>::randn({n}, 9, offset).to_vector();
+      for (std::int64_t i = 0; i < n; ++i) {
+        CHECK(d[i] == random::normal(9, 0, offset + i));
+        CHECK(f[i] == static_cast<float>(random::normal(9, 0, offset + i)));
+      }
+    }
+  }
+  const auto z = Tensor<std::complex<double>>::randn({3}, 4, 1).to_vector();
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    CHECK(z[i].real() == 0.70710678118654752440 * random::normal(4, 0, 2 * (1 + i)));
+    CHECK(z[i].imag() == 0.70710678118654752440 * random::normal(4, 0, 2 * (1 + i) + 1));
+  }
 }
 
 TEST_CASE("uniform and normal draws have the right moments") {

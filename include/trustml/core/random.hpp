@@ -84,10 +84,11 @@ TRUSTML_HD inline void sincos_quadrant(double theta, double& sine, double& cosin
 }
 }  // namespace portable
 
-// Element `index` of the standard normal stream: Box-Muller on lanes 0 and 1 of block index / 2;
-// even indices take the cosine branch, odd ones the sine branch.
-TRUSTML_HD inline double normal(std::uint64_t seed, std::uint64_t stream, std::uint64_t index) {
-  const Philox4x32 r = philox4x32(index >> 1, stream, seed ^ 0x5851F42D4C957F2Dull);
+// Elements 2 * block and 2 * block + 1 of the standard normal stream: Box-Muller on lanes 0 and 1
+// of Philox block `block`, the cosine branch for the even element and the sine branch for the odd.
+TRUSTML_HD inline void normal_pair(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, double& even,
+                                   double& odd) {
+  const Philox4x32 r = philox4x32(block, stream, seed ^ 0x5851F42D4C957F2Dull);
   const double u1 = uint_to_unit(r.v[0]);
   const double radius = ::sqrt(-2.0 * portable::log(u1));
   // The angle 2 pi u, u in (0, 1], as a quarter turn q and an angle within it.
@@ -98,7 +99,15 @@ TRUSTML_HD inline double normal(std::uint64_t seed, std::uint64_t stream, std::u
   const int quadrant = static_cast<int>(q) & 3;
   const double sine = quadrant == 0 ? s : quadrant == 1 ? c : quadrant == 2 ? -s : -c;
   const double cosine = quadrant == 0 ? c : quadrant == 1 ? -s : quadrant == 2 ? -c : s;
-  return (index & 1) ? radius * sine : radius * cosine;
+  even = radius * cosine;
+  odd = radius * sine;
+}
+
+// Element `index` of the standard normal stream (one half of normal_pair).
+TRUSTML_HD inline double normal(std::uint64_t seed, std::uint64_t stream, std::uint64_t index) {
+  double even, odd;
+  normal_pair(seed, stream, index >> 1, even, odd);
+  return (index & 1) ? odd : even;
 }
 
 }  // namespace trustml::random

@@ -147,7 +147,15 @@ class Tensor {
   static Tensor randn(const Shape& shape, std::uint64_t seed, std::uint64_t offset = 0) {
     Tensor t = empty(shape);
     auto* out = reinterpret_cast<typename D::template value_t<T>*>(t.data());
-    kernels::Kernels<D>::for_each(shape.numel(), RandomFn<typename D::template value_t<T>, true>{out, seed, offset});
+    const std::int64_t n = shape.numel();
+    if constexpr (is_complex_v<T>) {
+      kernels::Kernels<D>::for_each(n, RandomFn<typename D::template value_t<T>, true>{out, seed, offset});
+    } else if (n > 0) {
+      // One Box-Muller transform gives two consecutive elements of the stream.
+      const std::uint64_t first = offset >> 1, last = (offset + static_cast<std::uint64_t>(n) - 1) >> 1;
+      kernels::Kernels<D>::for_each(static_cast<std::int64_t>(last - first + 1),
+                                    NormalPairFn<typename D::template value_t<T>>{out, seed, offset, n});
+    }
     return t;
   }
 
@@ -288,22 +296,39 @@ class Tensor {
     V* out;
     TRUSTML_HD void operator()(std::int64_t i) const { out[i] = V(static_cast<real_t<T>>(i)); }
   };
+  // Block b (counted from the one holding element `offset`) of the normal stream into the (up to)
+  // two elements of `out` it covers.
+  template <class V>
+  struct NormalPairFn {
+    V* out;
+    std::uint64_t seed, offset;
+    std::int64_t n;
+    TRUSTML_HD void operator()(std::int64_t b) const {
+      const std::uint64_t block = (offset >> 1) + static_cast<std::uint64_t>(b);
+      double even, odd;
+      random::normal_pair(seed, 0, block, even, odd);
+      const std::int64_t i = static_cast<std::int64_t>(2 * block - offset);  // wraps to < 0 for the odd start
+      if (i >= 0 && i < n) out[i] = V(even);
+      if (i + 1 >= 0 && i + 1 < n) out[i + 1] = V(odd);
+    }
+  };
+  // Uniform draws (real part only for complex T), or complex normals: element i is one
+  // Box-Muller pair, its parts scaled to N(0, 1/2) each.
   template <class V, bool Normal>
   struct RandomFn {
     V* out;
     std::uint64_t seed, offset;
     TRUSTML_HD void operator()(std::int64_t i) const {
       const std::uint64_t k = offset + static_cast<std::uint64_t>(i);
-      if constexpr (is_complex_v<T>) {
+      if constexpr (Normal) {
+        static_assert(is_complex_v<T>, "real normals are drawn in pairs by NormalPairFn");
         using R = real_t<T>;
-        if constexpr (Normal) {
-          const double s = 0.70710678118654752440;  // each part N(0, 1/2): E|z|^2 = 1
-          out[i] = V(R(s * random::normal(seed, 0, 2 * k)), R(s * random::normal(seed, 0, 2 * k + 1)));
-        } else {
-          out[i] = V(R(random::uniform(seed, 0, k)), R(0));
-        }
-      } else if constexpr (Normal) {
-        out[i] = V(random::normal(seed, 0, k));
+        const double s = 0.70710678118654752440;  // E|z|^2 = 1
+        double re, im;
+        random::normal_pair(seed, 0, k, re, im);
+        out[i] = V(R(s * re), R(s * im));
+      } else if constexpr (is_complex_v<T>) {
+        out[i] = V(real_t<T>(random::uniform(seed, 0, k)), real_t<T>(0));
       } else {
         out[i] = V(random::uniform(seed, 0, k));
       }

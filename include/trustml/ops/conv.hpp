@@ -196,6 +196,34 @@ Tensor<T, D> run_col2im(const Tensor<T, D>& cols, const Window2d& win) {
 inline bool is_pointwise(const Window2d& win) {
   return win.kh == 1 && win.kw == 1 && win.sh == 1 && win.sw == 1 && win.ph == 0 && win.pw == 0;
 }
+
+// conv2d (groups = 1) when nothing is recorded: the batch goes in chunks of images whose columns
+// (about 1 MB in float) stay in cache, and each chunk is one batched GEMM that writes its images
+// straight into the NCHW output, which starts as the bias (beta = 1): no column matrix of the whole
+// batch, no permute, no separate bias pass. The training path keeps the recorded im2col + matmul.
+template <class T, class D>
+Tensor<T, D> conv2d_no_grad(const Tensor<T, D>& x, const Tensor<T, D>& weight, const Tensor<T, D>& bias,
+                            const Window2d& win) {
+  const std::int64_t n = x.size(0), cin = x.size(1), cout = weight.size(0);
+  const std::int64_t k = weight.size(1) * win.kh * win.kw, l = win.lh() * win.lw();
+  auto out = bias.defined() ? contiguous(expand(reshape(bias, {1, cout, 1}), {n, cout, l}))
+                            : Tensor<T, D>::zeros(Shape{n, cout, l});
+  const auto w = weight.contiguous_data();
+  const auto images = x.contiguous_data();
+  const std::int64_t chunk = std::max<std::int64_t>(1, (std::int64_t{1} << 18) / std::max<std::int64_t>(1, k * l));
+  for (std::int64_t first = 0; first < n; first += chunk) {
+    const std::int64_t c = std::min(chunk, n - first);
+    const auto part = images.slice(0, first, first + c);
+    const auto cols = is_pointwise(win) ? reshape(part, {c, cin, l}) : run_im2col(part, win, T(0));
+    kernels::GemmArgs<value_t<T, D>> g;
+    g.m = cout, g.n = l, g.k = k, g.batch = c, g.beta = value_t<T, D>(1);
+    g.a = dptr(w), g.lda = k, g.stride_a = 0;
+    g.b = dptr(cols), g.ldb = l, g.stride_b = k * l;
+    g.c = dptr(out) + first * cout * l, g.ldc = l, g.stride_c = cout * l;
+    Kernels<D>::gemm(g);
+  }
+  return reshape(out, {n, cout, win.lh(), win.lw()});
+}
 }  // namespace ops
 
 // [N, C, H, W] -> [N, C * kh * kw, L] (torch.nn.functional.unfold): column l holds the block at
@@ -239,6 +267,9 @@ Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& weight, const Ten
   const auto win = ops::make_window("conv2d", x.shape(), {x.size(2), x.size(3)}, {weight.size(2), weight.size(3)},
                                     stride, padding, dilation);
   const std::int64_t k = weight.size(1) * win.kh * win.kw, l = win.lh() * win.lw();
+  const bool records = autograd::grad_enabled() && (x.requires_grad() || weight.requires_grad() ||
+                                          (bias.defined() && bias.requires_grad()));
+  if (groups == 1 && !records) return ops::conv2d_no_grad(x, weight, bias, win);
   if (groups == 1) {
     // One GEMM over the whole batch: [Cout, k] x [k, N * L], then the batch moved back in front.
     auto wide = win;
