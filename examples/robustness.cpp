@@ -62,7 +62,8 @@ double seconds_since(Clock::time_point start) { return std::chrono::duration<dou
 
 data::LabeledImages first_images(const data::LabeledImages& set, std::int64_t count, std::int64_t every = 1) {
   std::vector<std::int64_t> rows;
-  for (std::int64_t i = 0; i < set.size() && static_cast<std::int64_t>(rows.size()) < count; i += every) rows.push_back(i);
+  for (std::int64_t i = 0; i < set.size() && static_cast<std::int64_t>(rows.size()) < count; i += every)
+    rows.push_back(i);
   return set.subset(rows);
 }
 
@@ -268,9 +269,8 @@ int main(int argc, char** argv) {
     const auto zo_start = Clock::now();
     std::int64_t zo_queries = 0;
     attacks::PgdOptions zo_options{.norm = attacks::Norm::linf, .eps = 0.1, .steps = s.pgd_steps, .seed = s.seed};
-    const double zo_pgd_acc = attacked_accuracy(*standard, zo_set, zo_options,
-                                                estimators::RandomZO({.mu = 1e-3, .queries = 20, .seed = s.seed}),
-                                                &zo_queries);
+    const double zo_pgd_acc = attacked_accuracy(
+        *standard, zo_set, zo_options, estimators::RandomZO({.mu = 1e-3, .queries = 20, .seed = s.seed}), &zo_queries);
     const double zo_white_acc = attacked_accuracy(*standard, zo_set, zo_options, estimators::Backprop{});
     const double zo_seconds = seconds_since(zo_start);
     std::cerr << "black-box PGD (RGE, 20 directions) L-inf 0.1 on " << zo_set.size() << " images: accuracy "
@@ -350,8 +350,8 @@ int main(int argc, char** argv) {
         NoGradGuard no_grad;
         return (*standard)((*denoiser)(x));
       };
-      record(name, certify_all(smoothing::GaussianSmoothing<float>(composed, 10, ds_options), certify_set, s, radii,
-                               name));
+      record(name,
+             certify_all(smoothing::GaussianSmoothing<float>(composed, 10, ds_options), certify_set, s, radii, name));
     };
     certify_denoised("denoiser_fo", estimators::Backprop{}, 0.01);
     certify_denoised("denoiser_zo_rge", estimators::RandomZO({.mu = 5e-3, .queries = 20, .seed = s.seed}), 0.01);
@@ -385,14 +385,14 @@ int main(int argc, char** argv) {
         {"certified_non_increasing", non_increasing()},
         {"certifies_something", acc("sigma_0.25", "0.00") > 0},
         {"larger_sigma_larger_radii", acc("sigma_0.50", "1.00") > acc("sigma_0.25", "1.00")},
-        {"larger_sigma_lower_clean", smoothed_clean["gaussian_0.50"].get<double>() <=
-                                         smoothed_clean["gaussian_0.25"].get<double>()},
+        {"larger_sigma_lower_clean",
+         smoothed_clean["gaussian_0.50"].get<double>() <= smoothed_clean["gaussian_0.25"].get<double>()},
         {"denoiser_beats_none", acc("denoiser_zo_cge", "0.25") > acc("no_denoiser", "0.25") &&
                                     acc("denoiser_fo", "0.25") > acc("no_denoiser", "0.25")}};
     // The quick run is too small for the trends; it must pass the invariants.
     bool checks_passed = true;
-    for (const char* required : {"pgd_lowers_accuracy", "pgd_monotone_in_eps", "certified_non_increasing",
-                                 "certifies_something"})
+    for (const char* required :
+         {"pgd_lowers_accuracy", "pgd_monotone_in_eps", "certified_non_increasing", "certifies_something"})
       checks_passed = checks_passed && checks[required].get<bool>();
     if (!quick)
       for (auto& [name, ok] : checks.items()) checks_passed = checks_passed && ok.get<bool>();

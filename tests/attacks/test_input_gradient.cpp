@@ -154,10 +154,19 @@ TEST_CASE("input_gradient: RGE agrees with backprop on a CNN in direction") {
 
 TEST_CASE("input_gradient: bad input") {
   BatchFunction<double, Cpu> wrong = [](const Td& x) { return sum(x); };
-  check_error([&] { input_gradient(Backprop{}, identity(), wrong, Td::ones({3, 2})); }, "input_gradient",
-              "one value per sample [3]");
-  check_error([&] { input_gradient(RandomZO(), identity(), wrong, Td::ones({3, 2})); }, "input_gradient",
-              "one value per sample");
-  check_error([&] { input_gradient(CoordinateZO(), identity(), wrong, Td::ones({0, 2})); }, "input_gradient",
-              "non-empty batch");
+  check_error(
+      [&] {
+        input_gradient(Backprop{}, identity(), wrong, Td::ones({3, 2}));
+      },
+      "input_gradient", "one value per sample [3]");
+  check_error(
+      [&] {
+        input_gradient(RandomZO(), identity(), wrong, Td::ones({3, 2}));
+      },
+      "input_gradient", "one value per sample");
+  check_error(
+      [&] {
+        input_gradient(CoordinateZO(), identity(), wrong, Td::ones({0, 2}));
+      },
+      "input_gradient", "non-empty batch");
 }

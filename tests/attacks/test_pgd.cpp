@@ -73,7 +73,8 @@ TEST_CASE("steepest ascent meets the norm with equality and maximizes <g, eta>")
   CHECK(inner[0] == doctest::Approx(eps * std::sqrt(19.0)).epsilon(1e-14));
   CHECK(inner[1] == doctest::Approx(eps * std::sqrt(4.25)).epsilon(1e-14));
   // A zero gradient gives a zero step in every norm.
-  for (Norm p : {Norm::linf, Norm::l2, Norm::l1}) CHECK(amax(abs(steepest_ascent(Td::zeros({1, 4}), p, eps))).item() == 0);
+  for (Norm p : {Norm::linf, Norm::l2, Norm::l1})
+    CHECK(amax(abs(steepest_ascent(Td::zeros({1, 4}), p, eps))).item() == 0);
 }
 
 TEST_CASE("projection: L-inf clamps, L2 rescales only rows outside the ball") {
@@ -129,15 +130,23 @@ TEST_CASE("linear oracle: PGD and FGSM lower the margin by exactly eps |w|_q, wh
       for (double v : r.norm) CHECK(v == doctest::Approx(eps).epsilon(1e-12));
     };
     for (int steps : {1, 3, 10}) {
-      PgdOptions o{.norm = p, .eps = eps, .step_size = eps / steps, .steps = steps, .random_start = false,
-                   .early_stop = false, .lower = -unbounded, .upper = unbounded};
+      PgdOptions o{.norm = p,
+                   .eps = eps,
+                   .step_size = eps / steps,
+                   .steps = steps,
+                   .random_start = false,
+                   .early_stop = false,
+                   .lower = -unbounded,
+                   .upper = unbounded};
       exact_drop(pgd<double, Cpu>(model.function(), xf, yf, o, margin_objective<double, Cpu>()));
       // Black box: central CGE is exact on a linear model.
-      exact_drop(pgd<double, Cpu>(model.function(), xf, yf, o, margin_objective<double, Cpu>(),
-                                  estimators::CoordinateZO({.mu = 1e-4, .difference = estimators::Difference::central})));
+      exact_drop(
+          pgd<double, Cpu>(model.function(), xf, yf, o, margin_objective<double, Cpu>(),
+                           estimators::CoordinateZO({.mu = 1e-4, .difference = estimators::Difference::central})));
     }
-    exact_drop(fgsm<double, Cpu>(model.function(), xf, yf, {.norm = p, .eps = eps, .lower = -unbounded, .upper = unbounded},
-                                  margin_objective<double, Cpu>()));
+    exact_drop(fgsm<double, Cpu>(model.function(), xf, yf,
+                                 {.norm = p, .eps = eps, .lower = -unbounded, .upper = unbounded},
+                                 margin_objective<double, Cpu>()));
     // Robust accuracy is exactly the fraction with margin > eps |w|_q (cross-entropy, early stop).
     // Without a random start: from one, L2 PGD reaches the optimum only in the limit of many steps.
     PgdOptions o{.norm = p, .eps = eps, .steps = 20, .random_start = false, .lower = -unbounded, .upper = unbounded};
@@ -224,8 +233,10 @@ TEST_CASE("PGD invariants on a CNN: ball, range, exact eps = 0, input untouched,
   o.restarts = 3;
   auto more = pgd(*model, x, y, o);
   for (int i = 0; i < 16; ++i) {
-    if (a.success[i]) CHECK(more.success[i]);
-    else if (!more.success[i]) CHECK(more.loss[i] >= a.loss[i]);
+    if (a.success[i])
+      CHECK(more.success[i]);
+    else if (!more.success[i])
+      CHECK(more.loss[i] >= a.loss[i]);
   }
   // The model's mode is restored.
   model->train();
@@ -269,13 +280,17 @@ TEST_CASE("attacks: bad input is an error that says what is wrong") {
   check_error([&] { pgd<double, Cpu>(f, add_scalar(x, 2.0), y, {}); }, "attacks::pgd", "outside the valid range");
   check_error([&] { pgd<double, Cpu>(f, x, y, {.lower = 1, .upper = 0}); }, "attacks::pgd", "is empty");
   check_error([&] { pgd<double, Cpu>(f, x, y, {.norm = Norm::l1, .steps = 5}); }, "attacks::pgd", "L1 attacks");
-  check_error([&] { pgd<double, Cpu>(f, x, y, {.restarts = 2, .keep_best = false}); }, "attacks::pgd",
-              "restarts = 1");
-  check_error([&] { pgd<double, Cpu>(f, x, y, {}, cross_entropy_objective<double, Cpu>(), estimators::Backprop{},
-                                     Td::ones({2, 4})); },
-              "attacks::pgd", "mask shape");
+  check_error([&] { pgd<double, Cpu>(f, x, y, {.restarts = 2, .keep_best = false}); }, "attacks::pgd", "restarts = 1");
+  check_error(
+      [&] {
+        pgd<double, Cpu>(f, x, y, {}, cross_entropy_objective<double, Cpu>(), estimators::Backprop{}, Td::ones({2, 4}));
+      },
+      "attacks::pgd", "mask shape");
   check_error([&] { fgsm<double, Cpu>(f, x, y, {.eps = -1.0}); }, "attacks::pgd", "eps");
   check_error([&] { steepest_ascent(Td::ones({2, 2}), Norm::l2, std::nan("")); }, "attacks::steepest_ascent", "eps");
-  check_error([&] { cross_entropy_objective<double, Cpu>()(Td::ones({2, 3}), Labels::from_vector({0})); },
-              "attacks::cross_entropy_objective", "logits [N, C] and labels [N]");
+  check_error(
+      [&] {
+        cross_entropy_objective<double, Cpu>()(Td::ones({2, 3}), Labels::from_vector({0}));
+      },
+      "attacks::cross_entropy_objective", "logits [N, C] and labels [N]");
 }

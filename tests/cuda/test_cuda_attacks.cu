@@ -25,8 +25,8 @@ TEST_CASE("cuda attacks: PGD (white box and RGE) gives the CPU's adversarial ima
   auto x = Tensor<double>::rand({6, 1, 28, 28}, 2);
   auto y = Tensor<std::int64_t>::from_vector({1, 4, 7, 2, 9, 0});
   for (attacks::Norm norm : {attacks::Norm::linf, attacks::Norm::l2}) {
-    attacks::PgdOptions o{.norm = norm, .eps = norm == attacks::Norm::linf ? 0.1 : 1.0, .steps = 5,
-                          .early_stop = false, .seed = 3};
+    attacks::PgdOptions o{
+        .norm = norm, .eps = norm == attacks::Norm::linf ? 0.1 : 1.0, .steps = 5, .early_stop = false, .seed = 3};
     auto rc = attacks::pgd(*cpu, x, y, o);
     auto rg = attacks::pgd(*gpu, x.to<Cuda>(), y.to<Cuda>(), o);
     check_close<double>(rg.adversarial, rc.adversarial, 1e-8, "white-box PGD");
@@ -50,11 +50,12 @@ TEST_CASE("cuda attacks: a denoiser's RGE gradient through a black-box classifie
   auto x = Tensor<double>::rand({4, 1, 28, 28}, 8);
   auto t = Tensor<std::int64_t>::from_vector({3, 1, 4, 1});
   estimators::RandomZO rge({.mu = 1e-6, .queries = 6, .seed = 9});
-  smoothing::DenoiserTraining<double, Cpu> on_cpu(*cpu_denoiser, [&](const Tensor<double>& z) { return (*cpu_classifier)(z); },
+  smoothing::DenoiserTraining<double, Cpu> on_cpu(*cpu_denoiser,
+                                                  [&](const Tensor<double>& z) { return (*cpu_classifier)(z); },
                                                   {.sigma = 0.25, .mse_weight = 0.1, .seed = 2});
-  smoothing::DenoiserTraining<double, Cuda> on_gpu(
-      *gpu_denoiser, [&](const Tensor<double, Cuda>& z) { return (*gpu_classifier)(z); },
-      {.sigma = 0.25, .mse_weight = 0.1, .seed = 2});
+  smoothing::DenoiserTraining<double, Cuda> on_gpu(*gpu_denoiser,
+                                                   [&](const Tensor<double, Cuda>& z) { return (*gpu_classifier)(z); },
+                                                   {.sigma = 0.25, .mse_weight = 0.1, .seed = 2});
   auto sc = on_cpu.gradient(x, t, rge, 5);
   auto sg = on_gpu.gradient(x.to<Cuda>(), t.to<Cuda>(), rge, 5);
   CHECK(sg.loss == doctest::Approx(sc.loss).epsilon(1e-10));

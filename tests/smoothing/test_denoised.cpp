@@ -49,7 +49,7 @@ TEST_CASE("denoised smoothing: the three gradient policies agree where they are 
   Setup s;
   for (double mse_weight : {0.0, 0.5}) {
     CAPTURE(mse_weight);
-    DenoiserOptions options{.sigma = 0.25, .mse_weight = mse_weight, .seed = 1};
+    DenoiserOptions options{.sigma = 0.25, .stability_weight = 0.7, .mse_weight = mse_weight, .seed = 1};
     DenoiserStep first{}, through{}, over{};
     const auto exact = s.gradient_of(options, estimators::Backprop{}, 3, &first);
     CHECK(first.queries == 1);
@@ -60,19 +60,46 @@ TEST_CASE("denoised smoothing: the three gradient policies agree where they are 
     CHECK(through.queries == 2 * 36 + 1);
     CHECK(through.loss == doctest::Approx(first.loss).epsilon(1e-12));
     // ZO over the denoiser's weights, every coordinate.
-    const auto over_weights = s.gradient_of(
-        options,
-        OverWeights<estimators::CoordinateZO, double, Cpu>{
-            estimators::CoordinateZO({.mu = 1e-5, .difference = estimators::Difference::central})},
-        3, &over);
+    const auto over_weights = s.gradient_of(options,
+                                            OverWeights<estimators::CoordinateZO, double, Cpu>{estimators::CoordinateZO(
+                                                {.mu = 1e-5, .difference = estimators::Difference::central})},
+                                            3, &over);
     CHECK(relative_l2(over_weights, exact) < 1e-6);
     CHECK(over.queries == 2 * s.denoiser->num_parameters());
   }
 }
 
+TEST_CASE("denoised smoothing: the MSE denoiser never queries the classifier, whatever the policy") {
+  Setup s;
+  std::int64_t calls = 0;
+  s.f = [&, c = s.classifier](const Td& x) {
+    ++calls;
+    return (*c)(x);
+  };
+  DenoiserStep info;
+  const auto by_backprop =
+      s.gradient_of({.stability_weight = 0, .mse_weight = 1, .seed = 4}, estimators::Backprop{}, 1, &info);
+  const auto by_rge =
+      s.gradient_of({.stability_weight = 0, .mse_weight = 1, .seed = 4}, estimators::RandomZO(), 1, &info);
+  CHECK(calls == 0);
+  CHECK(info.queries == 0);
+  CHECK(by_rge == by_backprop);
+  // It is the gradient of mean (D(x + delta) - x)^2: against central differences.
+  auto p = s.denoiser->parameters()[0];
+  const double saved = p.data()[1], h = 1e-6;
+  auto loss_at = [&](double v) {
+    p.data()[1] = v;
+    s.gradient_of({.stability_weight = 0, .mse_weight = 1, .seed = 4}, estimators::Backprop{}, 1, &info);
+    return info.loss;
+  };
+  const double numeric = (loss_at(saved + h) - loss_at(saved - h)) / (2 * h);
+  p.data()[1] = saved;
+  CHECK(by_backprop[1] == doctest::Approx(numeric).epsilon(1e-6));
+}
+
 TEST_CASE("denoised smoothing: backprop gradient equals central differences of the loss") {
   Setup s;
-  DenoiserOptions options{.sigma = 0.5, .mse_weight = 0.3, .seed = 2};
+  DenoiserOptions options{.sigma = 0.5, .stability_weight = 2, .mse_weight = 0.3, .seed = 2};
   const auto g = s.gradient_of(options, estimators::Backprop{});
   auto params = s.denoiser->parameters();
   // A few coordinates of every parameter against (L(t + h) - L(t - h)) / 2h, with the step's noise.
@@ -103,9 +130,9 @@ TEST_CASE("denoised smoothing: masked weights get no gradient; RGE counts q + 1 
     masks.push_back(Td::from_vector(m, p.shape()));
   }
   DenoiserStep info;
-  const auto g = s.gradient_of({.seed = 3}, OverWeights<estimators::CoordinateZO, double, Cpu>{
-                                                estimators::CoordinateZO({.mu = 1e-5}), &masks},
-                               0, &info);
+  const auto g = s.gradient_of(
+      {.seed = 3}, OverWeights<estimators::CoordinateZO, double, Cpu>{estimators::CoordinateZO({.mu = 1e-5}), &masks},
+      0, &info);
   std::size_t k = 0, active = 0;
   for (auto& m : masks)
     for (double v : m.to_vector()) {
@@ -142,6 +169,11 @@ TEST_CASE("denoised smoothing: the denoised classifier is f(D(x)) without a tape
               "sigma");
   check_error([&] { DenoiserTraining<double, Cpu>(*s.denoiser, s.f, {.mse_weight = -1}); },
               "smoothing::DenoiserTraining", "mse_weight");
-  check_error([&] { training.gradient(s.images, Labels::from_vector({0, 1}), estimators::Backprop{}, 0); },
-              "smoothing::DenoiserTraining", "targets [N]");
+  check_error([&] { DenoiserTraining<double, Cpu>(*s.denoiser, s.f, {.stability_weight = 0}); },
+              "smoothing::DenoiserTraining", "not both 0");
+  check_error(
+      [&] {
+        training.gradient(s.images, Labels::from_vector({0, 1}), estimators::Backprop{}, 0);
+      },
+      "smoothing::DenoiserTraining", "targets [N]");
 }

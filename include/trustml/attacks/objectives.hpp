@@ -42,8 +42,7 @@ template <class T, class D>
 Objective<T, D> margin_objective() {
   return [](const Tensor<T, D>& logits, const Tensor<std::int64_t, D>& labels) {
     detail::check_logits("attacks::margin_objective", logits, labels);
-    TRUSTML_CHECK(logits.size(1) >= 2, "attacks::margin_objective", "needs at least two classes, got ",
-                  logits.size(1));
+    TRUSTML_CHECK(logits.size(1) >= 2, "attacks::margin_objective", "needs at least two classes, got ", logits.size(1));
     auto target = smoothed_one_hot<T>(labels, logits.size(1));
     auto own = sum(mul(target, logits), {1});
     // The label's logit is pushed below every other one before the maximum; the offset is a

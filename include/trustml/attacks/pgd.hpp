@@ -102,8 +102,8 @@ template <class T, class D>
 void check_pgd(const Tensor<T, D>& x, const std::vector<std::int64_t>& labels, const PgdOptions& o,
                const Tensor<T, D>& mask) {
   detail::check_batch("attacks::pgd", x);
-  TRUSTML_CHECK(static_cast<std::int64_t>(labels.size()) == x.size(0), "attacks::pgd", "needs one label per sample: ",
-                labels.size(), " labels for inputs ", x.shape());
+  TRUSTML_CHECK(static_cast<std::int64_t>(labels.size()) == x.size(0), "attacks::pgd",
+                "needs one label per sample: ", labels.size(), " labels for inputs ", x.shape());
   check_eps("attacks::pgd", o.eps);
   TRUSTML_CHECK(o.steps >= 1, "attacks::pgd", "needs at least one step, got ", o.steps);
   TRUSTML_CHECK(o.restarts >= 1, "attacks::pgd", "needs at least one restart (a single run is 1), got ", o.restarts);
@@ -113,8 +113,9 @@ void check_pgd(const Tensor<T, D>& x, const std::vector<std::int64_t>& labels, c
                 "keep_best = false returns the last iterate of a single run; it needs restarts = 1, got ", o.restarts);
   TRUSTML_CHECK(o.lower < o.upper, "attacks::pgd", "the valid range [", o.lower, ", ", o.upper, "] is empty");
   TRUSTML_CHECK(o.norm != Norm::l1 || (o.steps == 1 && !o.random_start && (o.step_size == 0 || o.step_size <= o.eps)),
-                "attacks::pgd", "L1 attacks are one steepest-ascent step of size <= eps without a random start (FGM); "
-                                "PGD projects onto L-inf and L2 balls");
+                "attacks::pgd",
+                "L1 attacks are one steepest-ascent step of size <= eps without a random start (FGM); "
+                "PGD projects onto L-inf and L2 balls");
   const double lo = static_cast<double>(amin(x).item()), hi = static_cast<double>(amax(x).item());
   TRUSTML_CHECK(lo >= o.lower && hi <= o.upper, "attacks::pgd", "inputs span [", lo, ", ", hi,
                 "], outside the valid range [", o.lower, ", ", o.upper, "]");
@@ -185,7 +186,8 @@ AttackResult<T, D> pgd(const std::type_identity_t<estimators::BatchFunction<T, D
           improved_rows.push_back(static_cast<std::int64_t>(k));
         }
       }
-      if (!improved.empty()) result.adversarial = detail::replace_rows(result.adversarial, improved, detail::rows(at, improved_rows));
+      if (!improved.empty())
+        result.adversarial = detail::replace_rows(result.adversarial, improved, detail::rows(at, improved_rows));
       return succeeded;
     };
     auto loss_of = [&](const Tensor<T, D>& outputs) {

@@ -80,8 +80,8 @@ Tensor<T, D> steepest_ascent(const Tensor<T, D>& g, Norm p, double eps) {
     auto largest = amax(magnitude, {1}, true);
     auto ties = mul(in_range(sub(magnitude, largest), T(0), T(0)), step(largest));  // none for a zero row
     auto count = maximum(sum(ties, {1}), Tensor<T, D>::ones(Shape{rows.size(0)}));
-    step_rows = scale(detail::scale_rows(mul(ties, detail::sign(rows)), div(Tensor<T, D>::ones(count.shape()), count)),
-                      T(eps));
+    step_rows =
+        scale(detail::scale_rows(mul(ties, detail::sign(rows)), div(Tensor<T, D>::ones(count.shape()), count)), T(eps));
   }
   return reshape(step_rows, g.shape());
 }
@@ -116,8 +116,8 @@ Tensor<T, D> random_start(const Shape& shape, Norm p, double eps, std::uint64_t 
   auto direction = Tensor<T, D>::randn(Shape{n, d}, seed);
   auto length = norm(direction, 2, {1});
   // radius eps U^(1/d), U in (0, 1] from the second stream of the seed.
-  auto radius = scale(pow(Tensor<T, D>::rand(Shape{n}, seed ^ 0x9E3779B97F4A7C15ull), T(1.0 / static_cast<double>(d))),
-                      T(eps));
+  auto radius =
+      scale(pow(Tensor<T, D>::rand(Shape{n}, seed ^ 0x9E3779B97F4A7C15ull), T(1.0 / static_cast<double>(d))), T(eps));
   return reshape(detail::scale_rows(direction, div(radius, length)), shape);
 }
 

@@ -41,9 +41,9 @@ using BatchFunction = std::function<Tensor<T, D>(const Tensor<T, D>&)>;
 
 template <class T, class D>
 struct InputGradient {
-  Tensor<T, D> grad;     // [N, ...], the shape of x
-  Tensor<T, D> outputs;  // model(x), without a tape
-  Tensor<T, D> loss;     // [N], loss(model(x))
+  Tensor<T, D> grad;         // [N, ...], the shape of x
+  Tensor<T, D> outputs;      // model(x), without a tape
+  Tensor<T, D> loss;         // [N], loss(model(x))
   std::int64_t queries = 0;  // model evaluations per sample
 };
 
@@ -95,8 +95,8 @@ void evaluate_base(InputGradient<T, D>& r, const BatchFunction<T, D>& model, con
 }  // namespace detail
 
 template <class T, class D>
-InputGradient<T, D> input_gradient(const Backprop&, const BatchFunction<T, D>& model,
-                                   const BatchFunction<T, D>& loss, const Tensor<T, D>& x, std::uint64_t = 0) {
+InputGradient<T, D> input_gradient(const Backprop&, const BatchFunction<T, D>& model, const BatchFunction<T, D>& loss,
+                                   const Tensor<T, D>& x, std::uint64_t = 0) {
   detail::check_batch(x, "input_gradient");
   autograd::GradModeGuard recording(true);
   auto leaf = x.detach().set_requires_grad();
@@ -165,8 +165,8 @@ InputGradient<T, D> input_gradient(const CoordinateZO& cge, const BatchFunction<
       auto l = detail::per_sample_loss(loss, model(shifted), g * n, "input_gradient");
       return reshape(l, {g, n});
     };
-    auto difference = central ? scale(sub(at(mu), at(-mu)), T(0.5) / mu)
-                              : scale(sub(at(mu), reshape(r.loss, {1, n})), T(1) / mu);
+    auto difference =
+        central ? scale(sub(at(mu), at(-mu)), T(0.5) / mu) : scale(sub(at(mu), reshape(r.loss, {1, n})), T(1) / mu);
     columns.push_back(difference);  // [g, n]
   }
   r.queries += central ? 2 * d : d;

@@ -10,9 +10,10 @@
 //   GaussianSmoothing<float, Cpu> smoothed(training.denoised_classifier(), 10, {.sigma = 0.25});
 //
 // Loss on a batch x with noise delta ~ N(0, sigma^2 I), z = D(x + delta):
-//   stability  mean_i CE(f(z_i), t_i), t the targets (labels, or f's own predictions on clean
-//              images: then no label is needed, Salman et al.'s "stability" objective);
-//   + mse_weight * mean (z - x)^2, which needs D only and always goes by backprop.
+//   stability_weight * mean_i CE(f(z_i), t_i), t the targets (labels, or f's own predictions on
+//              clean images: then no label is needed, Salman et al.'s "stability" objective)
+//   + mse_weight * mean (z - x)^2, which needs D only and always goes by backprop (with
+//              stability_weight = 0 it is the whole loss: the MSE denoiser, f never queried).
 // How the stability term reaches D's weights, by the gradient policy:
 //   Backprop           through f by reverse mode: f is a white box (first-order denoised smoothing);
 //   RandomZO / CoordinateZO   f a black box: the per-sample gradient at z is estimated from f's
@@ -37,6 +38,7 @@ namespace trustml::smoothing {
 
 struct DenoiserOptions {
   double sigma = 0.25;
+  double stability_weight = 1;
   double mse_weight = 0;
   std::uint64_t seed = 0;
 };
@@ -50,8 +52,8 @@ struct OverWeights {
 };
 
 struct DenoiserStep {
-  double loss = 0;               // stability (+ weighted MSE) at the current weights
-  std::int64_t queries = 0;      // evaluations of f per image
+  double loss = 0;           // stability (+ weighted MSE) at the current weights
+  std::int64_t queries = 0;  // evaluations of f per image
 };
 
 template <class T, class D>
@@ -63,8 +65,11 @@ class DenoiserTraining {
       : denoiser_(denoiser), classifier_(std::move(classifier)), options_(options) {
     TRUSTML_CHECK(options.sigma >= 0 && std::isfinite(options.sigma), "smoothing::DenoiserTraining",
                   "sigma must be finite and >= 0, got ", options.sigma);
-    TRUSTML_CHECK(options.mse_weight >= 0 && std::isfinite(options.mse_weight), "smoothing::DenoiserTraining",
-                  "mse_weight must be finite and >= 0, got ", options.mse_weight);
+    TRUSTML_CHECK(options.mse_weight >= 0 && std::isfinite(options.mse_weight) && options.stability_weight >= 0 &&
+                      std::isfinite(options.stability_weight) && options.mse_weight + options.stability_weight > 0,
+                  "smoothing::DenoiserTraining",
+                  "mse_weight and stability_weight must be finite, >= 0 and not both 0, got ", options.mse_weight,
+                  " and ", options.stability_weight);
   }
 
   // Adds the gradient of the loss on (images, targets) at step `step` to the denoiser's grad().
@@ -74,16 +79,24 @@ class DenoiserTraining {
     TRUSTML_CHECK(images.dim() >= 2 && targets.dim() == 1 && targets.size(0) == images.size(0) && images.size(0) > 0,
                   "smoothing::DenoiserTraining", "needs images [N, ...] and targets [N], got ", images.shape(), " and ",
                   targets.shape());
-    const auto noisy = add(images, scale(Tensor<T, D>::randn(images.shape(), options_.seed,
-                                                             step * static_cast<std::uint64_t>(images.numel())),
-                                         T(options_.sigma)));
+    const auto noisy =
+        add(images,
+            scale(Tensor<T, D>::randn(images.shape(), options_.seed, step * static_cast<std::uint64_t>(images.numel())),
+                  T(options_.sigma)));
     auto params = denoiser_.parameters();
     DenoiserStep out;
     autograd::GradModeGuard recording(true);
+    const T weight = T(options_.stability_weight);
+    if (options_.stability_weight == 0) {
+      auto total = scale(mse(denoiser_(noisy), images), T(options_.mse_weight));
+      out.loss = static_cast<double>(total.item());
+      accumulate(grad(std::vector{total}, params));
+      return out;
+    }
     if constexpr (is_over_weights<Policy>::value) {
       auto loss = [&] {
         NoGradGuard no_grad;
-        return static_cast<double>(mean(stability(classifier_(denoiser_(noisy)), targets)).item());
+        return static_cast<double>(scale(mean(stability(classifier_(denoiser_(noisy)), targets)), weight).item());
       };
       estimators::EstimateStats stats;
       if constexpr (std::is_same_v<std::decay_t<decltype(policy.estimator)>, estimators::RandomZO>)
@@ -101,17 +114,19 @@ class DenoiserTraining {
       auto z = denoiser_(noisy);
       auto total = scale(mse(z, images), T(options_.mse_weight));
       if constexpr (std::is_same_v<Policy, estimators::Backprop>) {
-        total = add(total, mean(stability(classifier_(z), targets)));
+        total = add(total, scale(mean(stability(classifier_(z), targets)), weight));
         out.queries = 1;
         out.loss = static_cast<double>(total.item());
         accumulate(grad(std::vector{total}, params));
       } else {
         // g_z of the mean stability loss, estimated from f's outputs only, then through D.
-        Function loss_of = [&](const Tensor<T, D>& logits) { return stability(logits, estimators::tile_rows(targets, logits.size(0))); };
+        Function loss_of = [&](const Tensor<T, D>& logits) {
+          return stability(logits, estimators::tile_rows(targets, logits.size(0)));
+        };
         auto r = estimators::input_gradient(policy, classifier_, loss_of, z.detach(), step);
         out.queries = r.queries;
-        out.loss = static_cast<double>(add(mean(r.loss), total).item());
-        auto g_z = scale(r.grad, T(1) / T(images.size(0)));
+        out.loss = static_cast<double>(add(scale(mean(r.loss), weight), total).item());
+        auto g_z = scale(r.grad, weight / T(images.size(0)));
         auto from_z = grad(std::vector{z}, params, std::vector{g_z}, true);
         if (options_.mse_weight > 0) {
           auto from_mse = grad(std::vector{total}, params);
