@@ -158,6 +158,26 @@ TEST_CASE("denoised smoothing: masked weights get no gradient; RGE counts q + 1 
   CHECK(info.queries == 501);
 }
 
+TEST_CASE("denoised smoothing: every policy updates BatchNorm running statistics once per step") {
+  // Zeroth-order estimators freeze the running statistics during their queries; a denoiser trained
+  // through them must still leave training with the statistics backprop would have given it.
+  auto running_stats = [](Setup& s, auto policy) {
+    s.gradient_of({.seed = 6}, policy, 2);
+    std::vector<double> out;
+    for (auto& [name, t] : s.denoiser->named_buffers()) {
+      const auto v = t.to_vector();
+      out.insert(out.end(), v.begin(), v.end());
+    }
+    return out;
+  };
+  Setup a, b, c;
+  const auto fo = running_stats(a, estimators::Backprop{});
+  CHECK(fo != std::vector<double>(fo.size(), 0.0));
+  CHECK(running_stats(b, OverWeights<estimators::CoordinateZO, double, Cpu>{estimators::CoordinateZO({.mu = 1e-5})}) ==
+        fo);
+  CHECK(running_stats(c, estimators::RandomZO({.mu = 1e-5, .queries = 3})) == fo);
+}
+
 TEST_CASE("denoised smoothing: the denoised classifier is f(D(x)) without a tape; bad input") {
   Setup s;
   DenoiserTraining<double, Cpu> training(*s.denoiser, s.f, {.sigma = 0.25});

@@ -94,6 +94,15 @@ class DenoiserTraining {
       return out;
     }
     if constexpr (is_over_weights<Policy>::value) {
+      // A forward in training mode updates BatchNorm running statistics once per step, as the
+      // forward of a backprop step does (the estimator freezes them during its queries); the MSE
+      // term's gradient comes from it before the estimator moves the weights.
+      auto z = denoiser_(noisy);
+      if (options_.mse_weight > 0) {
+        auto mse_term = scale(mse(z, images), T(options_.mse_weight));
+        accumulate(grad(std::vector{mse_term}, params));
+        out.loss += static_cast<double>(mse_term.item());
+      }
       auto loss = [&] {
         NoGradGuard no_grad;
         return static_cast<double>(scale(mean(stability(classifier_(denoiser_(noisy)), targets)), weight).item());
@@ -104,12 +113,7 @@ class DenoiserTraining {
       else
         stats = policy.estimator.estimate(denoiser_, loss, policy.masks);
       out.queries = stats.queries;
-      out.loss = stats.loss;
-      if (options_.mse_weight > 0) {
-        auto mse_term = scale(mse(denoiser_(noisy), images), T(options_.mse_weight));
-        accumulate(grad(std::vector{mse_term}, params));
-        out.loss += static_cast<double>(mse_term.item());
-      }
+      out.loss += stats.loss;
     } else {
       auto z = denoiser_(noisy);
       auto total = scale(mse(z, images), T(options_.mse_weight));
