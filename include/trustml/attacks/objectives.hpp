@@ -33,8 +33,7 @@ template <class T, class D>
 Objective<T, D> cross_entropy_objective() {
   return [](const Tensor<T, D>& logits, const Tensor<std::int64_t, D>& labels) {
     detail::check_logits("attacks::cross_entropy_objective", logits, labels);
-    auto target = smoothed_one_hot<T>(labels, logits.size(1));
-    return neg(sum(mul(target, log_softmax(logits, 1)), {1}));
+    return cross_entropy_per_sample(logits, labels);
   };
 }
 

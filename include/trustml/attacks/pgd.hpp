@@ -101,7 +101,7 @@ struct SampleBest {
 template <class T, class D>
 void check_pgd(const Tensor<T, D>& x, const std::vector<std::int64_t>& labels, const PgdOptions& o,
                const Tensor<T, D>& mask) {
-  detail::check_batch("attacks::pgd", x);
+  estimators::detail::check_batch(x, "attacks::pgd");
   TRUSTML_CHECK(static_cast<std::int64_t>(labels.size()) == x.size(0), "attacks::pgd",
                 "needs one label per sample: ", labels.size(), " labels for inputs ", x.shape());
   check_eps("attacks::pgd", o.eps);
@@ -244,30 +244,19 @@ AttackResult<T, D> fgsm(const std::type_identity_t<estimators::BatchFunction<T, 
   return pgd<T, D>(model, x, labels, options, objective, estimator);
 }
 
-// A module as the attacked function, in eval mode for the attack (its mode is restored after).
+// A module as the attacked function, run in eval mode (its mode is restored after).
 template <class T, class D>
-class InferenceMode {
- public:
-  explicit InferenceMode(nn::Module<T, D>& model) : model_(model), was_training_(model.is_training()) { model.eval(); }
-  ~InferenceMode() { model_.train(was_training_); }
-  InferenceMode(const InferenceMode&) = delete;
-  InferenceMode& operator=(const InferenceMode&) = delete;
-  estimators::BatchFunction<T, D> function() const {
-    return [&m = model_](const Tensor<T, D>& x) { return m(x); };
-  }
-
- private:
-  nn::Module<T, D>& model_;
-  bool was_training_;
-};
+estimators::BatchFunction<T, D> module_function(nn::Module<T, D>& model) {
+  return [&model](const Tensor<T, D>& x) { return model(x); };
+}
 
 template <class T, class D, class Estimator = estimators::Backprop>
 AttackResult<T, D> pgd(nn::Module<T, D>& model, const Tensor<T, D>& x, const Tensor<std::int64_t, D>& labels,
                        const PgdOptions& options,
                        const std::type_identity_t<Objective<T, D>>& objective = cross_entropy_objective<T, D>(),
                        const Estimator& estimator = {}, const Tensor<T, D>& mask = {}) {
-  InferenceMode<T, D> inference(model);
-  return pgd<T, D>(inference.function(), x, labels, options, objective, estimator, mask);
+  nn::EvalModeGuard<T, D> eval(model);
+  return pgd<T, D>(module_function(model), x, labels, options, objective, estimator, mask);
 }
 
 template <class T, class D, class Estimator = estimators::Backprop>
@@ -275,8 +264,8 @@ AttackResult<T, D> fgsm(nn::Module<T, D>& model, const Tensor<T, D>& x, const Te
                         const PgdOptions& options,
                         const std::type_identity_t<Objective<T, D>>& objective = cross_entropy_objective<T, D>(),
                         const Estimator& estimator = {}) {
-  InferenceMode<T, D> inference(model);
-  return fgsm<T, D>(inference.function(), x, labels, options, objective, estimator);
+  nn::EvalModeGuard<T, D> eval(model);
+  return fgsm<T, D>(module_function(model), x, labels, options, objective, estimator);
 }
 
 }  // namespace trustml::attacks

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "trustml/estimators/input_gradient.hpp"
 #include "trustml/trustml.hpp"
 
 namespace trustml::attacks {
@@ -32,11 +33,6 @@ template <class T, class D>
 Tensor<T, D> as_rows(const Tensor<T, D>& x) {
   return reshape(x, {x.size(0), x.numel() / x.size(0)});
 }
-// One factor per row of a [N, d] tensor.
-template <class T, class D>
-Tensor<T, D> scale_rows(const Tensor<T, D>& rows, const Tensor<T, D>& factors) {
-  return mul(rows, reshape(factors, {factors.numel(), 1}));
-}
 template <class T, class D>
 Tensor<T, D> sign(const Tensor<T, D>& a) {
   return sub(step(a), step(neg(a)));
@@ -44,17 +40,12 @@ Tensor<T, D> sign(const Tensor<T, D>& a) {
 inline void check_eps(const char* op, double eps) {
   TRUSTML_CHECK(eps >= 0 && std::isfinite(eps), op, "eps must be finite and >= 0, got ", eps);
 }
-template <class T, class D>
-void check_batch(const char* op, const Tensor<T, D>& x) {
-  TRUSTML_CHECK(x.defined() && x.dim() >= 1 && x.size(0) > 0 && x.numel() > 0, op,
-                "needs a non-empty batch [N, ...], got shape ", x.defined() ? x.shape() : Shape{});
-}
 }  // namespace detail
 
 // The per-sample norm of every row of a batch.
 template <class T, class D>
 std::vector<double> norms(const Tensor<T, D>& delta, Norm p) {
-  detail::check_batch("attacks::norms", delta);
+  estimators::detail::check_batch(delta, "attacks::norms");
   auto rows = detail::as_rows(delta);
   auto n = p == Norm::linf ? amax(abs(rows), {1}) : p == Norm::l2 ? norm(rows, 2, {1}) : sum(abs(rows), {1});
   const auto host = n.to_vector();
@@ -63,7 +54,7 @@ std::vector<double> norms(const Tensor<T, D>& delta, Norm p) {
 
 template <class T, class D>
 Tensor<T, D> steepest_ascent(const Tensor<T, D>& g, Norm p, double eps) {
-  detail::check_batch("attacks::steepest_ascent", g);
+  estimators::detail::check_batch(g, "attacks::steepest_ascent");
   detail::check_eps("attacks::steepest_ascent", eps);
   NoGradGuard no_grad;
   auto rows = detail::as_rows(g);
@@ -74,14 +65,14 @@ Tensor<T, D> steepest_ascent(const Tensor<T, D>& g, Norm p, double eps) {
     // Rows with a zero gradient get a zero step, not 0/0.
     auto length = norm(rows, 2, {1});
     auto inverse = div(step(length), maximum(length, Tensor<T, D>::full(length.shape(), T(1e-30))));
-    step_rows = scale(detail::scale_rows(rows, inverse), T(eps));
+    step_rows = scale(estimators::detail::scale_rows(rows, inverse), T(eps));
   } else {
     auto magnitude = abs(rows);
     auto largest = amax(magnitude, {1}, true);
     auto ties = mul(in_range(sub(magnitude, largest), T(0), T(0)), step(largest));  // none for a zero row
     auto count = maximum(sum(ties, {1}), Tensor<T, D>::ones(Shape{rows.size(0)}));
     step_rows =
-        scale(detail::scale_rows(mul(ties, detail::sign(rows)), div(Tensor<T, D>::ones(count.shape()), count)), T(eps));
+        scale(estimators::detail::scale_rows(mul(ties, detail::sign(rows)), div(Tensor<T, D>::ones(count.shape()), count)), T(eps));
   }
   return reshape(step_rows, g.shape());
 }
@@ -89,7 +80,7 @@ Tensor<T, D> steepest_ascent(const Tensor<T, D>& g, Norm p, double eps) {
 // The nearest point of each sample's ball: L-inf clamps, L2 rescales rows longer than eps.
 template <class T, class D>
 Tensor<T, D> project(const Tensor<T, D>& delta, Norm p, double eps) {
-  detail::check_batch("attacks::project", delta);
+  estimators::detail::check_batch(delta, "attacks::project");
   detail::check_eps("attacks::project", eps);
   TRUSTML_CHECK(p != Norm::l1, "attacks::project",
                 "projects onto L-inf and L2 balls; L1 perturbations come from one steepest-ascent step (FGM)");
@@ -100,7 +91,7 @@ Tensor<T, D> project(const Tensor<T, D>& delta, Norm p, double eps) {
   // Rows inside the ball are kept bit for bit; longer ones are scaled onto the sphere.
   auto factor = where(step(sub(length, Tensor<T, D>::full(length.shape(), T(eps)))),
                       div(Tensor<T, D>::full(length.shape(), T(eps)), length), Tensor<T, D>::ones(length.shape()));
-  return reshape(detail::scale_rows(rows, factor), delta.shape());
+  return reshape(estimators::detail::scale_rows(rows, factor), delta.shape());
 }
 
 // A uniform draw from each sample's ball, from the Philox streams of `seed`.
@@ -118,7 +109,7 @@ Tensor<T, D> random_start(const Shape& shape, Norm p, double eps, std::uint64_t 
   // radius eps U^(1/d), U in (0, 1] from the second stream of the seed.
   auto radius =
       scale(pow(Tensor<T, D>::rand(Shape{n}, seed ^ 0x9E3779B97F4A7C15ull), T(1.0 / static_cast<double>(d))), T(eps));
-  return reshape(detail::scale_rows(direction, div(radius, length)), shape);
+  return reshape(estimators::detail::scale_rows(direction, div(radius, length)), shape);
 }
 
 }  // namespace trustml::attacks

@@ -257,4 +257,19 @@ class Module {
   int next_hook_id_ = 0;
 };
 
+// Puts a module in eval mode for a scope and restores its previous mode, also when the scope
+// throws (attacks, certification and evaluation run models this way).
+template <class T, class D>
+class EvalModeGuard {
+ public:
+  explicit EvalModeGuard(Module<T, D>& model) : model_(model), was_training_(model.is_training()) { model.eval(); }
+  ~EvalModeGuard() { model_.train(was_training_); }
+  EvalModeGuard(const EvalModeGuard&) = delete;
+  EvalModeGuard& operator=(const EvalModeGuard&) = delete;
+
+ private:
+  Module<T, D>& model_;
+  bool was_training_;
+};
+
 }  // namespace trustml::nn

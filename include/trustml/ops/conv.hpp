@@ -267,8 +267,7 @@ Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& weight, const Ten
   const auto win = ops::make_window("conv2d", x.shape(), {x.size(2), x.size(3)}, {weight.size(2), weight.size(3)},
                                     stride, padding, dilation);
   const std::int64_t k = weight.size(1) * win.kh * win.kw, l = win.lh() * win.lw();
-  const bool records = autograd::grad_enabled() && (x.requires_grad() || weight.requires_grad() ||
-                                          (bias.defined() && bias.requires_grad()));
+  const bool records = autograd::grad_enabled() && autograd::any_requires_grad(x, weight, bias);
   if (groups == 1 && !records) return ops::conv2d_no_grad(x, weight, bias, win);
   if (groups == 1) {
     // One GEMM over the whole batch: [Cout, k] x [k, N * L], then the batch moved back in front.

@@ -55,6 +55,14 @@ Tensor<T, D> cross_entropy(const Tensor<T, D>& logits, const Tensor<std::int64_t
   return scale(sum(mul(target, log_softmax(logits, 1))), T(-1) / T(logits.size(0)));
 }
 
+// Cross-entropy of each row of logits [N, C] against integer labels [N]: -log softmax(z_i)_{y_i}, [N].
+template <ops::RealFloating T, class D>
+Tensor<T, D> cross_entropy_per_sample(const Tensor<T, D>& logits, const Tensor<std::int64_t, D>& labels) {
+  TRUSTML_CHECK(logits.dim() == 2 && labels.dim() == 1 && labels.size(0) == logits.size(0), "cross_entropy",
+                "needs logits [N, C] and labels [N], got ", logits.shape(), " and ", labels.shape());
+  return neg(sum(mul(smoothed_one_hot<T>(labels, logits.size(1)), log_softmax(logits, 1)), {1}));
+}
+
 // Mean squared error; for complex input, the mean of |a - b|^2.
 template <FloatingScalar T, class D>
 Tensor<real_t<T>, D> mse(const Tensor<T, D>& a, const Tensor<T, D>& b) {

@@ -163,7 +163,7 @@ class DenoiserTraining {
     TRUSTML_CHECK(logits.dim() == 2 && logits.size(0) == targets.size(0), "smoothing::DenoiserTraining",
                   "the classifier must return logits [N, C] for N images, got ", logits.shape(), " for ",
                   targets.size(0), " targets");
-    return neg(sum(mul(smoothed_one_hot<T>(targets, logits.size(1)), log_softmax(logits, 1)), {1}));
+    return cross_entropy_per_sample(logits, targets);
   }
   void accumulate(const std::vector<Tensor<T, D>>& grads) {
     auto params = denoiser_.parameters();

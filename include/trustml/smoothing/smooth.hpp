@@ -207,12 +207,7 @@ class GaussianSmoothing {
  private:
   static Classifier eval_mode(nn::Module<T, D>& model) {
     return [&model](const TensorT& batch) {
-      struct Restore {
-        nn::Module<T, D>& m;
-        bool was_training;
-        ~Restore() { m.train(was_training); }
-      } restore{model, model.is_training()};
-      model.eval();
+      nn::EvalModeGuard<T, D> eval(model);
       NoGradGuard no_grad;
       return model(batch);
     };

@@ -39,8 +39,7 @@ struct EvaluateOptions {
 template <class T, class D>
 Evaluation evaluate(nn::Module<T, D>& model, const data::LabeledImages& dataset, EvaluateOptions options = {}) {
   TRUSTML_CHECK(dataset.size() > 0, "train::evaluate", "the data set is empty");
-  const bool was_training = model.is_training();
-  model.eval();
+  nn::EvalModeGuard<T, D> eval(model);
   NoGradGuard no_grad;
   data::DataLoader loader(dataset, {.batch_size = options.batch_size, .shuffle = false});
   Evaluation out;
@@ -69,7 +68,6 @@ Evaluation evaluate(nn::Module<T, D>& model, const data::LabeledImages& dataset,
   out.samples = dataset.size();
   out.accuracy = static_cast<double>(correct) / static_cast<double>(out.samples);
   out.loss = loss_sum / static_cast<double>(out.samples);
-  model.train(was_training);
   return out;
 }
 
