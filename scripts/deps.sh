@@ -2,7 +2,7 @@
 # needs when they are missing (as root via apt-get; otherwise it says what to install), and puts
 # the CUDA toolkit's nvcc on PATH when it is installed outside PATH.
 
-TRUSTML_PACKAGES="g++ cmake ninja-build pkg-config libeigen3-dev doctest-dev libfftw3-dev libopenblas-dev libopenblas-openmp-dev libcli11-dev nlohmann-json3-dev zlib1g-dev libstb-dev dataset-fashion-mnist python3-venv libopenmpi-dev openmpi-bin"
+TRUSTML_PACKAGES="g++ cmake ninja-build pkg-config libeigen3-dev doctest-dev libfftw3-dev libopenblas-dev libopenblas-openmp-dev libcli11-dev nlohmann-json3-dev zlib1g-dev libstb-dev dataset-fashion-mnist python3-venv libopenmpi-dev openmpi-bin libhdf5-dev bart"
 
 trustml_install_deps() {
   local missing=""

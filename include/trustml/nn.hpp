@@ -7,6 +7,7 @@
 #include "trustml/nn/module.hpp"
 #include "trustml/nn/norm.hpp"
 #include "trustml/nn/zoo/classifiers.hpp"
+#include "trustml/nn/zoo/didn.hpp"
 #include "trustml/nn/zoo/dncnn.hpp"
 #include "trustml/nn/zoo/resnet.hpp"
 #include "trustml/nn/zoo/unet.hpp"

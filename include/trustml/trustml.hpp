@@ -7,6 +7,7 @@
 #include "trustml/autograd/gradcheck.hpp"
 #include "trustml/core/print.hpp"
 #include "trustml/core/tensor.hpp"
+#include "trustml/ops/cg.hpp"
 #include "trustml/ops/conv.hpp"
 #include "trustml/ops/elementwise.hpp"
 #include "trustml/ops/fft.hpp"

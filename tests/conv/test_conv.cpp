@@ -250,6 +250,13 @@ TEST_CASE("conv2d without a tape (image chunks into the output) equals the recor
       check_close(plain, recorded.to_vector(), 1e-12);
     }
   }
+  // One image with a 1 x 1 output: the expanded bias is contiguous, and must still be copied.
+  NoGradGuard no_grad;
+  auto b = Td::from_vector({1, 2, 3, 4});
+  const auto x = Td::ones({1, 2, 3, 3}), w = Td::ones({4, 2, 3, 3});
+  CHECK(conv2d(x, w, b).to_vector() == std::vector<double>{19, 20, 21, 22});
+  CHECK(conv2d(x, w, b).to_vector() == std::vector<double>{19, 20, 21, 22});
+  CHECK(b.to_vector() == std::vector<double>{1, 2, 3, 4});
 }
 
 TEST_CASE("conv errors name the op and the shapes") {

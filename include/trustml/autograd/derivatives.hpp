@@ -18,6 +18,7 @@
 #include <tuple>
 
 #include "trustml/autograd/record.hpp"
+#include "trustml/ops/cg.hpp"
 #include "trustml/ops/conv.hpp"
 #include "trustml/ops/elementwise.hpp"
 #include "trustml/ops/fft.hpp"
@@ -205,6 +206,22 @@ TRUSTML_RULE(matmul, inputs) {
   auto a = c.template in<0>(), b = c.template in<1>();
   return grads(c.template needs<0>() ? matmul(c.grad, conj(transpose(b, -1, -2))) : G(),
                c.template needs<1>() ? matmul(conj(transpose(a, -1, -2)), c.grad) : G());
+}
+// cg_solve: implicit differentiation of x = (N + lambda I)^{-1} b (see ops/cg.hpp). One more solve,
+// from zero, gives both gradients; the lambda gradient is per system, summed back by the engine.
+TRUSTML_RULE(cg_solve, both) {
+  using G = std::decay_t<decltype(c.grad)>;
+  using L = typename C::template In<1>;
+  auto lambda = c.template in<1>();
+  G gb = cg_solve(c.attrs.normal, c.grad, lambda, c.attrs.options);
+  L glambda;
+  if (c.template needs<1>()) {
+    std::vector<int> dims;
+    for (int d = 1; d < gb.dim(); ++d) dims.push_back(d);
+    auto inner = real(mul(conj(gb), c.out()));
+    glambda = neg(dims.empty() ? inner : sum(inner, dims));
+  }
+  return grads(c.template needs<0>() ? gb : G(), glambda);
 }
 
 // ---- convolution, pooling and resampling ----

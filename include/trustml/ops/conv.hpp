@@ -206,7 +206,9 @@ Tensor<T, D> conv2d_no_grad(const Tensor<T, D>& x, const Tensor<T, D>& weight, c
                             const Window2d& win) {
   const std::int64_t n = x.size(0), cin = x.size(1), cout = weight.size(0);
   const std::int64_t k = weight.size(1) * win.kh * win.kw, l = win.lh() * win.lw();
-  auto out = bias.defined() ? contiguous(expand(reshape(bias, {1, cout, 1}), {n, cout, l}))
+  // clone, not contiguous: for one image with a 1 x 1 output the expanded bias is already contiguous,
+  // and the GEMM would accumulate into the bias itself.
+  auto out = bias.defined() ? expand(reshape(bias, {1, cout, 1}), {n, cout, l}).clone()
                             : Tensor<T, D>::zeros(Shape{n, cout, l});
   const auto w = weight.contiguous_data();
   const auto images = x.contiguous_data();

@@ -26,7 +26,8 @@
   X(expand, primitive) X(slice_backward, primitive) X(pad, composite) X(squeeze, composite) X(unsqueeze, composite) X(contiguous, primitive)          \
   X(to_device, primitive) X(cast, primitive)
 
-#define TRUSTML_OPS_LINALG(X) X(matmul, primitive)
+// matmul (ops/linalg.hpp) and the conjugate-gradient solve (ops/cg.hpp).
+#define TRUSTML_OPS_LINALG(X) X(matmul, primitive) X(cg_solve, primitive)
 
 #define TRUSTML_OPS_COMPLEX(X) \
   X(conj, primitive) X(real, primitive) X(imag, primitive) X(angle, primitive) X(make_complex, primitive)

@@ -1,0 +1,318 @@
+// trustml/io/fastmri_h5.hpp: fastMRI's HDF5 volumes (k-space and RSS reconstructions), read and
+// written through the HDF5 C API. Needs the CMake target trustml::hdf5 (libhdf5-dev).
+//
+// A fastMRI file holds "kspace" [slices, coils, H, W] of complex64 ([slices, H, W] for single-coil
+// data) and "reconstruction_rss" [slices, 320, 320] of float32. h5py stores complex64 as a compound
+// {r: float32, i: float32}; files converted by other tools use floats with a last dimension of 2;
+// both are read. HDF5 converts the stored element type (float64, big-endian) to the tensor's.
+//
+// HDF5 prints its error stack to stderr by default; every call here runs with that printing off
+// and turns a failure into a trustml::Error "trustml::<op>: <file>: ... dataset '<name>' ...".
+#pragma once
+
+#if !__has_include(<hdf5.h>)
+#error "trustml/io/fastmri_h5.hpp needs HDF5: install libhdf5-dev and link the CMake target trustml::hdf5"
+#endif
+
+#include <fcntl.h>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <complex>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "trustml/core/config.hpp"
+#include "trustml/core/shape.hpp"
+#include "trustml/core/tensor.hpp"
+#include "trustml/device/cpu.hpp"
+#include "trustml/io/array.hpp"
+#include "trustml/io/atomic_file.hpp"
+
+namespace trustml::io {
+
+namespace detail {
+// Turns HDF5's automatic error printing off for the scope and restores what it was.
+class H5QuietErrors {
+ public:
+  H5QuietErrors() {
+    H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
+  ~H5QuietErrors() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
+  H5QuietErrors(const H5QuietErrors&) = delete;
+  H5QuietErrors& operator=(const H5QuietErrors&) = delete;
+
+ private:
+  H5E_auto2_t func_ = nullptr;
+  void* data_ = nullptr;
+};
+
+// The innermost message of HDF5's error stack (where the failure was detected), then cleared.
+inline std::string h5_error_text() {
+  std::string text;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_UPWARD,
+      [](unsigned, const H5E_error2_t* error, void* out) -> herr_t {
+        auto& s = *static_cast<std::string*>(out);
+        if (s.empty() && error->desc) s = error->desc;
+        return 0;
+      },
+      &text);
+  H5Eclear2(H5E_DEFAULT);
+  return text.empty() ? std::string() : " (HDF5: " + text + ")";
+}
+
+// An HDF5 identifier closed by its close function at scope exit.
+class H5Id {
+ public:
+  H5Id(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  ~H5Id() {
+    if (id_ >= 0) close_(id_);
+  }
+  H5Id(H5Id&& other) noexcept : id_(std::exchange(other.id_, -1)), close_(other.close_) {}
+  H5Id& operator=(H5Id&& other) noexcept {
+    if (this != &other) {
+      if (id_ >= 0) close_(id_);
+      id_ = std::exchange(other.id_, -1);
+      close_ = other.close_;
+    }
+    return *this;
+  }
+  hid_t get() const { return id_; }
+  bool ok() const { return id_ >= 0; }
+  // Closes now, reporting the status (a file's close is where its buffered writes can fail).
+  herr_t close() { return id_ >= 0 ? close_(std::exchange(id_, -1)) : 0; }
+
+ private:
+  hid_t id_;
+  herr_t (*close_)(hid_t);
+};
+
+inline const char* h5_class_name(H5T_class_t c) {
+  switch (c) {
+    case H5T_INTEGER:
+      return "integers";
+    case H5T_FLOAT:
+      return "floats";
+    case H5T_STRING:
+      return "strings";
+    case H5T_COMPOUND:
+      return "a compound type";
+    case H5T_ENUM:
+      return "an enum";
+    case H5T_ARRAY:
+      return "an array type";
+    default:
+      return "an unsupported type class";
+  }
+}
+
+// The root group's first names, to say what a file holds when a dataset is missing.
+inline std::string h5_root_names(hid_t file) {
+  std::vector<std::string> names;
+  H5Literate(
+      file, H5_INDEX_NAME, H5_ITER_INC, nullptr,
+      [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
+        auto& list = *static_cast<std::vector<std::string>*>(out);
+        list.emplace_back(name);
+        return list.size() < 20 ? 0 : 1;  // 1 stops the iteration
+      },
+      &names);
+  H5Eclear2(H5E_DEFAULT);
+  std::string text;
+  for (const std::string& n : names) text += (text.empty() ? "'" : ", '") + n + "'";
+  return text.empty() ? "nothing" : text;
+}
+
+// A dataset of an open file: its identifiers and its dimensions. Errors name file and dataset.
+struct H5Dataset {
+  H5Id file{-1, H5Fclose}, dataset{-1, H5Dclose}, type{-1, H5Tclose};
+  std::vector<std::int64_t> dims;
+  std::string where;  // "<file>: dataset '<name>'"
+};
+
+inline void open_h5_dataset(H5Dataset& d, const std::filesystem::path& path, const std::string& name, const char* op) {
+  const std::string file = path.string();
+  std::error_code error;
+  TRUSTML_CHECK(!std::filesystem::is_directory(path, error), op, file, ": is a directory");
+  TRUSTML_CHECK(std::filesystem::exists(path, error), op, file, ": no such file");
+  TRUSTML_CHECK(H5Fis_hdf5(file.c_str()) > 0, op, file, ": not an HDF5 file", h5_error_text());
+  d.file = H5Id(H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  TRUSTML_CHECK(d.file.ok(), op, file, ": cannot open the HDF5 file", h5_error_text());
+  d.where = file + ": dataset '" + name + "'";
+  TRUSTML_CHECK(H5Lexists(d.file.get(), name.c_str(), H5P_DEFAULT) > 0, op, file, ": no dataset '", name,
+                "' (the file's root holds ", h5_root_names(d.file.get()), ")");
+  d.dataset = H5Id(H5Dopen2(d.file.get(), name.c_str(), H5P_DEFAULT), H5Dclose);
+  TRUSTML_CHECK(d.dataset.ok(), op, d.where, " cannot be opened as a dataset", h5_error_text());
+  d.type = H5Id(H5Dget_type(d.dataset.get()), H5Tclose);
+  H5Id space(H5Dget_space(d.dataset.get()), H5Sclose);
+  TRUSTML_CHECK(d.type.ok() && space.ok(), op, d.where, ": cannot read its type and shape", h5_error_text());
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  TRUSTML_CHECK(rank >= 0 && H5Sget_simple_extent_type(space.get()) != H5S_NULL, op, d.where,
+                " has no dataspace (an empty or null dataset)");
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  // Every size must fit an int64 and their product, as 8-byte elements, a 64-bit byte count.
+  std::uint64_t numel = 1;
+  for (const hsize_t n : dims) {
+    constexpr auto limit = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) / 8;
+    TRUSTML_CHECK(n == 0 || numel <= limit / n, op, d.where, " is too large to hold in memory");
+    numel *= n;
+    d.dims.push_back(static_cast<std::int64_t>(n));
+  }
+}
+
+// {r, i} of `member` (a float type), as h5py stores complex numbers.
+inline H5Id h5_complex_type(hid_t member, const char* real = "r", const char* imag = "i") {
+  H5Id type(H5Tcreate(H5T_COMPOUND, 2 * H5Tget_size(member)), H5Tclose);
+  if (type.ok() && (!real || !imag || H5Tinsert(type.get(), real, 0, member) < 0 ||
+                    H5Tinsert(type.get(), imag, H5Tget_size(member), member) < 0))
+    type.close();  // an invalid id, which callers check
+  return type;
+}
+}  // namespace detail
+
+// Reads dataset "kspace" as [slices, coils, H, W]; single-coil files ([slices, H, W]) get coils = 1.
+inline Tensor<std::complex<float>, Cpu> read_fastmri_kspace(const std::filesystem::path& path) {
+  constexpr const char* op = "read_fastmri_kspace";
+  detail::H5QuietErrors quiet;
+  detail::H5Dataset d;
+  detail::open_h5_dataset(d, path, "kspace", op);
+  std::vector<std::int64_t> dims = d.dims;
+  const H5T_class_t type_class = H5Tget_class(d.type.get());
+  detail::H5Id memory_type(-1, H5Tclose);
+  if (type_class == H5T_COMPOUND) {
+    const int members = H5Tget_nmembers(d.type.get());
+    bool floats = members == 2;
+    for (int m = 0; floats && m < 2; ++m)
+      floats = H5Tget_member_class(d.type.get(), static_cast<unsigned>(m)) == H5T_FLOAT;
+    TRUSTML_CHECK(floats, op, d.where, " is a compound of ", members,
+                  " members, expected two floats (r, i) as h5py writes complex numbers");
+    // HDF5 converts compounds member by member by name, so the memory type takes the file's names.
+    char* real = H5Tget_member_name(d.type.get(), 0);
+    char* imag = H5Tget_member_name(d.type.get(), 1);
+    memory_type = detail::h5_complex_type(H5T_NATIVE_FLOAT, real, imag);
+    H5free_memory(real);
+    H5free_memory(imag);
+  } else {
+    TRUSTML_CHECK(type_class == H5T_FLOAT && !dims.empty() && dims.back() == 2, op, d.where, " holds ",
+                  detail::h5_class_name(type_class), " of shape ", ShapeText{dims},
+                  ", expected complex numbers: a compound {r, i} of floats, or floats with a last dimension of 2");
+    memory_type = detail::H5Id(H5Tcopy(H5T_NATIVE_FLOAT), H5Tclose);
+    dims.pop_back();  // (re, im) pairs are complex<float>'s layout
+  }
+  TRUSTML_CHECK(dims.size() == 3 || dims.size() == 4, op, d.where, " has ", dims.size(), " complex dimensions ",
+                ShapeText{dims}, ", expected 4 [slices, coils, H, W] (or 3 [slices, H, W] for single-coil data)");
+  if (dims.size() == 3) dims.insert(dims.begin() + 1, 1);
+  TRUSTML_CHECK(memory_type.ok(), op, d.where, ": cannot build the memory type", detail::h5_error_text());
+  auto kspace = Tensor<std::complex<float>, Cpu>::empty(Shape::from(dims.begin(), dims.end()));
+  if (kspace.numel() > 0)
+    TRUSTML_CHECK(H5Dread(d.dataset.get(), memory_type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, kspace.data()) >= 0, op,
+                  d.where, ": reading failed", detail::h5_error_text());
+  return kspace;
+}
+
+// Reads a real dataset (floats or integers, rank <= 8) as float32, e.g. "reconstruction_rss"
+// [slices, 320, 320] or a test file's "mask".
+inline Tensor<float, Cpu> read_fastmri_dataset_real(const std::filesystem::path& path, const std::string& name) {
+  constexpr const char* op = "read_fastmri_dataset_real";
+  detail::H5QuietErrors quiet;
+  detail::H5Dataset d;
+  detail::open_h5_dataset(d, path, name, op);
+  const H5T_class_t type_class = H5Tget_class(d.type.get());
+  TRUSTML_CHECK(type_class == H5T_FLOAT || type_class == H5T_INTEGER, op, d.where, " holds ",
+                detail::h5_class_name(type_class), ", expected real numbers (floats or integers)");
+  TRUSTML_CHECK(d.dims.size() <= static_cast<std::size_t>(kMaxRank), op, d.where, " has rank ", d.dims.size(),
+                " (shape ", ShapeText{d.dims}, "), more than trustml's ", kMaxRank);
+  auto values = Tensor<float, Cpu>::empty(Shape::from(d.dims.begin(), d.dims.end()));
+  if (values.numel() > 0)
+    TRUSTML_CHECK(H5Dread(d.dataset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0, op,
+                  d.where, ": reading failed", detail::h5_error_text());
+  return values;
+}
+
+// Writes `kspace` [slices, coils, H, W] as dataset "kspace" (complex64 as h5py writes it) and, when
+// `rss` is defined, [slices, h, w] as "reconstruction_rss" (float32). Atomic like
+// write_file_atomically: HDF5 writes a temporary file in the same directory, which is synced and
+// renamed over `path` only when complete, and removed on any error.
+template <class D>
+void write_fastmri_kspace(const std::filesystem::path& path, const Tensor<std::complex<float>, D>& kspace,
+                          const Tensor<float, D>& rss = Tensor<float, D>()) {
+  constexpr const char* op = "write_fastmri_kspace";
+  const std::string file = path.string();
+  TRUSTML_CHECK(kspace.dim() == 4, op, file, ": dataset 'kspace' must have rank 4 [slices, coils, H, W], got shape ",
+                kspace.shape());
+  TRUSTML_CHECK(!rss.defined() || (rss.dim() == 3 && rss.size(0) == kspace.size(0)), op, file,
+                ": dataset 'reconstruction_rss' must have shape [slices, h, w] with the k-space's ", kspace.size(0),
+                " slices, got ", rss.shape());
+  TRUSTML_CHECK(path.has_filename(), op, file, ": the path has no file name");
+  detail::H5QuietErrors quiet;
+
+  // The temporary name is unique across threads and processes, as in write_file_atomically.
+  static std::atomic<std::uint64_t> counter{0};
+  std::random_device entropy;
+  const std::filesystem::path temporary = (path.has_parent_path() ? path.parent_path() : std::filesystem::path(".")) /
+                                          ("." + path.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
+                                           std::to_string(counter++) + "-" + std::to_string(entropy()));
+  // Declared before the file so that it runs after the file is closed; armed only once the file is
+  // ours (H5F_ACC_EXCL fails on an existing name, which must not be removed).
+  struct RemoveOnError {
+    const std::filesystem::path& path;
+    bool armed = false;
+    ~RemoveOnError() {
+      if (armed) ::unlink(path.c_str());
+    }
+  } guard{temporary};
+  detail::H5Id h5(H5Fcreate(temporary.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+  TRUSTML_CHECK(h5.ok(), op, file, ": cannot create the temporary file ", temporary.string(), detail::h5_error_text());
+  guard.armed = true;
+
+  auto write = [&](const char* name, hid_t file_type, hid_t memory_type, const Shape& shape, const void* data) {
+    std::vector<hsize_t> dims(shape.dims.begin(), shape.dims.begin() + shape.rank);
+    detail::H5Id space(H5Screate_simple(shape.rank, dims.data(), nullptr), H5Sclose);
+    detail::H5Id dataset(
+        space.ok() ? H5Dcreate2(h5.get(), name, file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1,
+        H5Dclose);
+    TRUSTML_CHECK(dataset.ok() && (shape.numel() == 0 ||
+                                   H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0),
+                  op, file, ": writing dataset '", name, "' failed", detail::h5_error_text());
+  };
+  {
+    // to_vector: a host copy in row-major order whatever the strides or device.
+    const std::vector<std::complex<float>> values = kspace.to_vector();
+    detail::H5Id file_type = detail::h5_complex_type(H5T_IEEE_F32LE),
+                 memory_type = detail::h5_complex_type(H5T_NATIVE_FLOAT);
+    write("kspace", file_type.get(), memory_type.get(), kspace.shape(), values.data());
+  }
+  if (rss.defined()) {
+    const std::vector<float> values = rss.to_vector();
+    write("reconstruction_rss", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, rss.shape(), values.data());
+  }
+  TRUSTML_CHECK(h5.close() >= 0, op, file, ": closing the temporary file failed", detail::h5_error_text());
+
+  // H5Fclose leaves the data in the page cache; fsync before the rename, as write_file_atomically.
+  const int fd = ::open(temporary.c_str(), O_RDONLY | O_CLOEXEC);
+  const int synced = fd >= 0 ? ::fsync(fd) : -1;
+  const int error = errno;
+  if (fd >= 0) ::close(fd);
+  TRUSTML_CHECK(synced == 0, op, file, ": fsync of the temporary file failed: ", detail::errno_text(error));
+  TRUSTML_CHECK(::rename(temporary.c_str(), path.c_str()) == 0, op, file,
+                ": cannot rename the temporary file over it: ", detail::errno_text(errno));
+  guard.armed = false;
+  // As in write_file_atomically: the rename is durable once the directory is synced; the file is
+  // already in place, so a directory that refuses fsync is not an error.
+  const int dir_fd = ::open(temporary.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+}
+
+}  // namespace trustml::io

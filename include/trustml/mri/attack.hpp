@@ -1,0 +1,112 @@
+// trustml/mri/attack.hpp: PGD against a reconstruction, on the image-domain input x_0 = A^H y
+// (SMUG ICASSP protocol) or on the sampled k-space entries (SMUG journal protocol).
+//
+//   auto r = mri::reconstruction_pgd(recon, input, x_star, options);
+//   recon:  any callable Image -> Image: the perturbed input (y [B, C, H, W] in k-space mode, A^H y
+//           [B, H, W] in image mode) to the reconstruction [B, H, W], e.g.
+//           [&](const auto& y) { return net.reconstruct(A, y); }. A smoothed network draws fresh noise
+//           on every call, so the attack is adaptive with one Monte-Carlo gradient per step (EOT); a
+//           different callable (the unsmoothed base model) gives the ICASSP transfer attack.
+//   r.input: the perturbed input; r.delta: the perturbation; r.loss: mean MSE(recon, x*) at the start
+//           and after every step.
+//
+// The attack maximizes MSE(recon(input + delta), x*) (mse_channels) by steepest ascent in the
+// chosen norm (attacks/threat_model.hpp) on the real and imaginary parts of delta, seen as one real
+// vector per image: L-inf bounds every real and imaginary part by eps. Step size alpha = eps / 3 by
+// default (both SMUG codes), 10 steps; the random start is N(0, eps^2) noise projected to the ball
+// (both codes). In k-space mode delta is multiplied by the sampling mask after every update, so
+// unsampled entries are never perturbed; in image mode the perturbed x_0 is clamped to
+// [-clip, clip] (both channels) after every step, as the ICASSP code does.
+#pragma once
+
+#include <complex>
+#include <optional>
+#include <vector>
+
+#include "trustml/attacks/threat_model.hpp"
+#include "trustml/autograd/engine.hpp"
+#include "trustml/mri/losses.hpp"
+
+namespace trustml::mri {
+
+enum class AttackDomain { image, kspace };
+
+struct ReconstructionPgdOptions {
+  AttackDomain domain = AttackDomain::kspace;
+  attacks::Norm norm = attacks::Norm::linf;
+  double eps = 0.02;
+  double step_size = 0;  // 0: eps / 3
+  int steps = 10;
+  bool random_start = true;
+  double clip = 1.0;  // image mode: the perturbed x_0 is clamped to [-clip, clip]; 0: no clamp
+  std::uint64_t seed = 0;
+};
+
+template <class R, class D>
+struct ReconstructionAttack {
+  Tensor<std::complex<R>, D> input;  // the perturbed input
+  Tensor<std::complex<R>, D> delta;
+  std::vector<double> loss;  // mean MSE at the start and after each step
+};
+
+namespace detail {
+// Complex [B, ...] <-> real [B, 2, ...] (real and imaginary parts): one real vector per image.
+template <class R, class D>
+Tensor<R, D> split_parts(const Tensor<std::complex<R>, D>& z) {
+  return stack(std::vector{real(z), imag(z)}, 1);
+}
+template <class R, class D>
+Tensor<std::complex<R>, D> join_parts(const Tensor<R, D>& parts) {
+  return make_complex(squeeze(parts.slice(1, 0, 1), 1), squeeze(parts.slice(1, 1, 2), 1));
+}
+}  // namespace detail
+
+// `kspace_mask` (k-space mode): the SenseOp's mask, broadcastable to y; ignored in image mode.
+template <class Recon, class R, class D>
+ReconstructionAttack<R, D> reconstruction_pgd(Recon&& recon, const Tensor<std::complex<R>, D>& input,
+                                              const Tensor<std::complex<R>, D>& x_star,
+                                              const ReconstructionPgdOptions& options,
+                                              const Tensor<std::complex<R>, D>& kspace_mask = {}) {
+  using C = std::complex<R>;
+  constexpr const char* op = "mri::reconstruction_pgd";
+  const bool kspace = options.domain == AttackDomain::kspace;
+  attacks::detail::check_eps(op, options.eps);
+  TRUSTML_CHECK(options.steps >= 0 && options.step_size >= 0, op, "needs steps >= 0 and step_size >= 0, got ",
+                options.steps, " and ", options.step_size);
+  TRUSTML_CHECK(kspace ? input.dim() == 4 : input.dim() == 3, op, "needs ",
+                kspace ? "k-space [B, C, H, W]" : "an image [B, H, W]", " as input, got shape ", input.shape());
+  TRUSTML_CHECK(!kspace || kspace_mask.defined(), op, "k-space mode needs the sampling mask");
+  const double alpha = options.step_size > 0 ? options.step_size : options.eps / 3;
+  // The mask on the [B, 2, ...] parts view: [1 or B, 1, 1 or C, H, W].
+  const Tensor<R, D> mask = kspace ? unsqueeze(real(kspace_mask), 1) : Tensor<R, D>();
+  const Tensor<R, D> base = detail::split_parts(input.detach());
+  auto admissible = [&](Tensor<R, D> delta) {
+    delta = attacks::project(delta, options.norm, options.eps);
+    if (kspace) return mul(delta, mask);
+    if (options.clip > 0) return sub(clamp(add(base, delta), R(-options.clip), R(options.clip)), base);
+    return delta;
+  };
+
+  Tensor<R, D> delta = Tensor<R, D>::zeros(base.shape());
+  if (options.random_start && options.eps > 0)
+    delta = admissible(scale(Tensor<R, D>::randn(base.shape(), options.seed), R(options.eps)));
+  ReconstructionAttack<R, D> result;
+  for (int step = 0; step <= options.steps; ++step) {
+    const bool last = step == options.steps;  // only the loss of the final iterate is wanted
+    std::optional<NoGradGuard> no_tape;
+    if (last) no_tape.emplace();
+    Tensor<R, D> leaf = delta.detach();
+    leaf.set_requires_grad(!last);
+    const Tensor<C, D> perturbed = add(input.detach(), detail::join_parts(leaf));
+    const Tensor<R, D> loss = mse_channels(recon(perturbed), x_star.detach());
+    result.loss.push_back(static_cast<double>(loss.item()));
+    if (last) break;
+    const Tensor<R, D> g = grad(std::vector{loss}, std::vector{leaf})[0];
+    delta = admissible(add(delta, attacks::steepest_ascent(g, options.norm, alpha)));
+  }
+  result.delta = detail::join_parts(delta);
+  result.input = add(input.detach(), result.delta);
+  return result;
+}
+
+}  // namespace trustml::mri

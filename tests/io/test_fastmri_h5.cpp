@@ -1,0 +1,194 @@
+// Tests of trustml/io/fastmri_h5.hpp: round trips, the layouts other writers use, and errors that
+// name the file and the dataset.
+#include <doctest/doctest.h>
+#include <hdf5.h>
+
+#include <complex>
+#include <filesystem>
+#include <string>
+#include <trustml/io/fastmri_h5.hpp>
+#include <trustml/ops/movement.hpp>
+#include <vector>
+
+#include "io/io_test_support.hpp"
+#include "support/op_registry.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace trustml;
+using namespace trustml::io;
+namespace fs = std::filesystem;
+using cf = std::complex<float>;
+
+namespace {
+
+std::vector<cf> distinct_values(std::int64_t n) {
+  std::vector<cf> v;
+  for (std::int64_t i = 0; i < n; ++i) v.emplace_back(static_cast<float>(i) + 0.5f, -2.0f * static_cast<float>(i));
+  return v;
+}
+
+// A file with one dataset `name` of `type` and `dims`, filled from `data` (memory type `memory`),
+// written with HDF5 directly, as h5py or another tool would.
+void write_h5(const fs::path& path, const char* name, hid_t type, hid_t memory, const std::vector<hsize_t>& dims,
+              const void* data) {
+  const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+  const hid_t dataset = H5Dcreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  REQUIRE(H5Dwrite(dataset, memory, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
+  H5Dclose(dataset);
+  H5Sclose(space);
+  REQUIRE(H5Fclose(file) >= 0);
+}
+
+// {r, i} of `member`, as h5py writes complex64 (member float32) and complex128 (float64).
+hid_t complex_type(hid_t member) {
+  const hid_t type = H5Tcreate(H5T_COMPOUND, 2 * H5Tget_size(member));
+  H5Tinsert(type, "r", 0, member);
+  H5Tinsert(type, "i", H5Tget_size(member), member);
+  return type;
+}
+
+void check_kspace_error(const fs::path& path, const std::string& fragment) {
+  tests::check_load_error(
+      "read_fastmri_kspace", [](const fs::path& p) { read_fastmri_kspace(p); }, path, fragment);
+}
+
+}  // namespace
+
+TEST_CASE("write_fastmri_kspace and the readers round trip k-space and the RSS image") {
+  tests::TempDir dir;
+  const fs::path file = dir.path() / "file1000001.h5";
+  const auto kspace = Tensor<cf>::from_vector(distinct_values(2 * 3 * 4 * 5), Shape{2, 3, 4, 5});
+  std::vector<float> rss_values(2 * 4 * 4);
+  for (std::size_t i = 0; i < rss_values.size(); ++i) rss_values[i] = 0.125f * static_cast<float>(i);
+  const auto rss = Tensor<float>::from_vector(rss_values, Shape{2, 4, 4});
+  write_fastmri_kspace(file, kspace, rss);
+  const auto read = read_fastmri_kspace(file);
+  CHECK(read.shape() == Shape{2, 3, 4, 5});
+  CHECK(read.to_vector() == kspace.to_vector());
+  const auto read_rss = read_fastmri_dataset_real(file, "reconstruction_rss");
+  CHECK(read_rss.shape() == Shape{2, 4, 4});
+  CHECK(read_rss.to_vector() == rss_values);
+  CHECK(dir.entries() == std::vector<std::string>{"file1000001.h5"});  // no temporary file left
+
+  // The stored type is h5py's complex64: a compound {r, i} of little-endian float32.
+  const hid_t h5 = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  const hid_t dataset = H5Dopen2(h5, "kspace", H5P_DEFAULT);
+  const hid_t type = H5Dget_type(dataset);
+  const hid_t expected = complex_type(H5T_IEEE_F32LE);
+  CHECK(H5Tequal(type, expected) > 0);
+  H5Tclose(expected);
+  H5Tclose(type);
+  H5Dclose(dataset);
+  H5Fclose(h5);
+
+  // Overwriting replaces the file; without rss there is no reconstruction_rss.
+  write_fastmri_kspace(file, kspace.slice(0, 1, 2));
+  CHECK(read_fastmri_kspace(file).shape() == Shape{1, 3, 4, 5});
+  CHECK(dir.entries().size() == 1);
+}
+
+TEST_CASE("read_fastmri_kspace reads single-coil, float64 and (..., 2) float layouts") {
+  tests::TempDir dir;
+  const fs::path file = dir.path() / "k.h5";
+  const std::vector<cf> values = distinct_values(24);
+
+  // Single-coil [slices, H, W] (fastMRI's knee single-coil files) gets coils = 1.
+  const hid_t c64 = complex_type(H5T_IEEE_F32LE);
+  write_h5(file, "kspace", c64, c64, {2, 3, 4}, values.data());
+  H5Tclose(c64);
+  auto read = read_fastmri_kspace(file);
+  CHECK(read.shape() == Shape{2, 1, 3, 4});
+  CHECK(read.to_vector() == values);
+
+  // complex128, as h5py writes np.complex128: converted to complex64 by HDF5.
+  std::vector<std::complex<double>> wide(values.begin(), values.end());
+  const hid_t c128 = complex_type(H5T_IEEE_F64LE), c128_memory = complex_type(H5T_NATIVE_DOUBLE);
+  write_h5(file, "kspace", c128, c128_memory, {1, 2, 3, 4}, wide.data());
+  H5Tclose(c128);
+  H5Tclose(c128_memory);
+  read = read_fastmri_kspace(file);
+  CHECK(read.shape() == Shape{1, 2, 3, 4});
+  CHECK(read.to_vector() == values);
+
+  // Real and imaginary parts in a last dimension of 2.
+  write_h5(file, "kspace", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {1, 2, 2, 6, 2}, values.data());
+  read = read_fastmri_kspace(file);
+  CHECK(read.shape() == Shape{1, 2, 2, 6});
+  CHECK(read.to_vector() == values);
+}
+
+TEST_CASE("read_fastmri_dataset_real reads floats and integers of any rank") {
+  tests::TempDir dir;
+  const fs::path file = dir.path() / "m.h5";
+  const std::vector<std::int32_t> mask = {0, 1, 1, 0, 1};
+  write_h5(file, "mask", H5T_STD_I32LE, H5T_NATIVE_INT32, {5}, mask.data());
+  const auto read = read_fastmri_dataset_real(file, "mask");
+  CHECK(read.shape() == Shape{5});
+  CHECK(read.to_vector() == std::vector<float>{0, 1, 1, 0, 1});
+}
+
+TEST_CASE("the fastMRI readers name the file and the dataset in every error") {
+  tests::TempDir dir;
+  const fs::path file = dir.path() / "bad.h5";
+  const std::vector<cf> values = distinct_values(8);
+  const hid_t c64 = complex_type(H5T_IEEE_F32LE);
+
+  write_h5(file, "kspace", c64, c64, {2, 4}, values.data());
+  check_kspace_error(file, "dataset 'kspace' has 2 complex dimensions [2, 4], expected 4 [slices, coils, H, W]");
+  write_h5(file, "kspace", c64, c64, {1, 1, 1, 2, 2, 2}, values.data());
+  check_kspace_error(file, "dataset 'kspace' has 6 complex dimensions");
+  write_h5(file, "kspace", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {2, 2, 1, 4}, values.data());
+  check_kspace_error(file, "dataset 'kspace' holds floats of shape [2, 2, 1, 4], expected complex numbers");
+  write_h5(file, "kspace", H5T_STD_I32LE, H5T_NATIVE_INT32, {2, 2, 2, 2}, values.data());
+  check_kspace_error(file, "dataset 'kspace' holds integers");
+  const hid_t triple = H5Tcreate(H5T_COMPOUND, 12);
+  H5Tinsert(triple, "r", 0, H5T_NATIVE_FLOAT);
+  H5Tinsert(triple, "i", 4, H5T_NATIVE_FLOAT);
+  H5Tinsert(triple, "w", 8, H5T_NATIVE_FLOAT);
+  const std::vector<float> nine(12);
+  write_h5(file, "kspace", triple, triple, {1}, nine.data());
+  H5Tclose(triple);
+  check_kspace_error(file, "dataset 'kspace' is a compound of 3 members, expected two floats (r, i)");
+
+  write_h5(file, "image", c64, c64, {1, 1, 2, 4}, values.data());
+  check_kspace_error(file, "no dataset 'kspace' (the file's root holds 'image')");
+  tests::check_load_error(
+      "read_fastmri_dataset_real", [](const fs::path& p) { read_fastmri_dataset_real(p, "reconstruction_rss"); }, file,
+      "no dataset 'reconstruction_rss'");
+  tests::check_load_error(
+      "read_fastmri_dataset_real", [](const fs::path& p) { read_fastmri_dataset_real(p, "image"); }, file,
+      "dataset 'image' holds a compound type, expected real numbers");
+  std::vector<float> many(512);
+  write_h5(file, "big", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, std::vector<hsize_t>(9, 2), many.data());
+  tests::check_load_error(
+      "read_fastmri_dataset_real", [](const fs::path& p) { read_fastmri_dataset_real(p, "big"); }, file,
+      "dataset 'big' has rank 9");
+  H5Tclose(c64);
+
+  tests::write_bytes(file, "not HDF5 at all");
+  check_kspace_error(file, "not an HDF5 file");
+  check_kspace_error(dir.path() / "missing.h5", "no such file");
+  check_kspace_error(dir.path(), "is a directory");
+}
+
+TEST_CASE("write_fastmri_kspace refuses wrong shapes and keeps the old file") {
+  tests::TempDir dir;
+  const fs::path file = dir.path() / "keep.h5";
+  tests::write_bytes(file, "old contents");
+  const auto kspace = Tensor<cf>::from_vector(distinct_values(8), Shape{2, 1, 2, 2});
+  tests::check_error(
+      [&] {
+        write_fastmri_kspace(file, kspace.reshape(Shape{2, 4}));
+      },
+      "write_fastmri_kspace", file.string() + ": dataset 'kspace' must have rank 4");
+  tests::check_error(
+      [&] {
+        write_fastmri_kspace(file, kspace, Tensor<float>::zeros(Shape{3, 2, 2}));
+      },
+      "write_fastmri_kspace", "dataset 'reconstruction_rss' must have shape [slices, h, w]");
+  tests::check_error([&] { write_fastmri_kspace(dir.path() / "missing" / "x.h5", kspace); }, "write_fastmri_kspace",
+                     "cannot create the temporary file");
+  CHECK(tests::read_bytes(file) == "old contents");
+  CHECK(dir.entries().size() == 1);
+}

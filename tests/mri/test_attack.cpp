@@ -1,0 +1,85 @@
+// reconstruction_pgd: the perturbation stays in its eps-ball at every step (L-inf and L2), zero on
+// unsampled k-space, the perturbed x_0 stays in [-1, 1]; the attack raises the loss over its steps
+// on a fixed MoDL; transfer from the unsmoothed model; input errors.
+#include <doctest/doctest.h>
+
+#include <complex>
+#include <trustml/mri/attack.hpp>
+#include <trustml/trustml.hpp>
+
+using namespace trustml;
+using Zd = std::complex<double>;
+using Td = Tensor<double>;
+using Tz = Tensor<Zd>;
+
+namespace {
+std::shared_ptr<nn::Sequential<double>> small_denoiser() {
+  auto net = std::make_shared<nn::Sequential<double>>();
+  net->push_back(std::make_shared<nn::Conv2d<double>>(2, 6, 3, nn::ConvOptions{.padding = 1}, 11));
+  net->push_back(nn::Tanh<double>());
+  net->push_back(std::make_shared<nn::Conv2d<double>>(6, 2, 3, nn::ConvOptions{.padding = 1}, 12));
+  return net;
+}
+struct Setup {
+  mri::SenseOp<Zd> a;
+  Tz x_star, y;
+};
+Setup setup() {
+  const std::int64_t n = 8;
+  std::vector<double> cols(n * n);
+  for (std::int64_t i = 0; i < n * n; ++i) cols[i] = (i % n) % 3 == 0 || (i % n) == n / 2 ? 1.0 : 0.0;
+  auto maps = Tz::randn({3, n, n}, 1);
+  maps = div(maps, cast<Zd>(sqrt(sum(real(mul(conj(maps), maps)), {0}, true))));
+  mri::SenseOp<Zd> a(maps, Td::from_vector(cols, {n, n}));
+  auto x_star = scale(Tz::randn({4, n, n}, 2), Zd(0.4));
+  return {a, x_star, a.forward(x_star)};
+}
+double max_part(const Tz& z) { return std::max(amax(abs(real(z))).item(), amax(abs(imag(z))).item()); }
+}  // namespace
+
+TEST_CASE("reconstruction_pgd: k-space and image-domain L-inf PGD on MoDL") {
+  auto s = setup();
+  mri::UnrolledOptions o;
+  o.steps = 2;
+  o.lambda = 0.2;
+  o.cg = CgOptions{30, 0, 1e-10};
+  mri::Unrolled<double> modl(small_denoiser(), o);
+  SUBCASE("k-space: in the ball, masked, the loss grows") {
+    mri::ReconstructionPgdOptions p;
+    p.eps = 0.05;
+    auto r =
+        mri::reconstruction_pgd([&](const Tz& y) { return modl.reconstruct(s.a, y); }, s.y, s.x_star, p, s.a.mask());
+    REQUIRE(r.loss.size() == 11);
+    CHECK(r.loss.back() > r.loss[1]);
+    CHECK(r.loss.back() > 1.5 * r.loss.front());
+    CHECK(max_part(r.delta) <= 0.05 * (1 + 1e-6));
+    auto outside = mul(sub(Tz::ones(s.a.mask().shape()), s.a.mask()), r.delta);
+    CHECK(amax(abs(outside)).item() == 0);
+    CHECK(amax(abs(sub(r.input, add(s.y, r.delta)))).item() == 0);
+  }
+  SUBCASE("image domain: x_0 = A^H y perturbed, clamped to [-1, 1]; L2 ball") {
+    mri::ReconstructionPgdOptions p;
+    p.domain = mri::AttackDomain::image;
+    p.eps = 0.02;
+    const auto ahy = s.a.adjoint(s.y);
+    auto recon = [&](const Tz& x0) { return modl.reconstruct_from_image(s.a, x0); };
+    auto r = mri::reconstruction_pgd(recon, ahy, s.x_star, p);
+    CHECK(r.loss.back() > r.loss[1]);
+    CHECK(max_part(r.delta) <= 0.02 * (1 + 1e-6));
+    CHECK(max_part(r.input) <= 1.0);
+    p.norm = attacks::Norm::l2;
+    p.eps = 0.3;
+    auto r2 = mri::reconstruction_pgd(recon, ahy, s.x_star, p);
+    for (double v : attacks::norms(mri::detail::split_parts(r2.delta), attacks::Norm::l2)) CHECK(v <= 0.3 * (1 + 1e-6));
+    CHECK(r2.loss.back() > r2.loss.front());
+  }
+  SUBCASE("errors") {
+    mri::ReconstructionPgdOptions p;
+    auto recon = [&](const Tz& y) { return modl.reconstruct(s.a, y); };
+    CHECK_THROWS_WITH_AS(mri::reconstruction_pgd(recon, s.y, s.x_star, p), doctest::Contains("mask"), Error);
+    p.domain = mri::AttackDomain::image;
+    CHECK_THROWS_WITH_AS(mri::reconstruction_pgd(recon, s.y, s.x_star, p), doctest::Contains("[4, 3, 8, 8]"), Error);
+    p.eps = -1;
+    CHECK_THROWS_AS(mri::reconstruction_pgd(recon, s.a.adjoint(s.y), s.x_star, p), Error);
+  }
+}
