@@ -57,17 +57,12 @@
 
 namespace tl = trustml;
 using bench::median;
+using bench::to_host;
 using bench::to_torch;
 using bench::TorchSmallCnn;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::vector<float> host(const torch::Tensor& t) {
-  auto c = t.detach().contiguous();
-  const float* p = c.data_ptr<float>();
-  return std::vector<float>(p, p + c.numel());
-}
 
 std::vector<std::int64_t> host_labels(const torch::Tensor& t) {
   auto c = t.detach().to(torch::kInt64).contiguous();
@@ -251,7 +246,7 @@ int main(int argc, char** argv) {
 
       // Clean logits.
       {
-        const auto lo = our_logits(x).to_vector(), lt = host(their_logits(tx));
+        const auto lo = our_logits(x).to_vector(), lt = to_host(their_logits(tx));
         for (std::size_t i = 0; i < lo.size(); ++i)
           max_logit_diff = std::max(max_logit_diff, double(std::abs(lo[i] - lt[i])));
         const auto po = tl::argmax(our_logits(x), 1).to_vector(), pt = host_labels(their_logits(tx).argmax(1));
@@ -268,14 +263,14 @@ int main(int argc, char** argv) {
         auto point = tx.clone();
         const std::int64_t d = x.numel() / b;
         for (int t = 0; t < steps; ++t) {
-          const auto here = tl::Tensor<float>::from_vector(host(point), x.shape());
+          const auto here = tl::Tensor<float>::from_vector(to_host(point), x.shape());
           auto leaf = here.detach().set_requires_grad();
           auto loss = tl::attacks::cross_entropy_objective<float, tl::Cpu>()((*ours)(leaf), y);
           const auto go = tl::grad(std::vector{tl::sum(loss)}, std::vector{leaf})[0].to_vector();  // sum reduction
           auto tleaf = point.clone().requires_grad_(true);
           auto tloss = torch::nn::functional::cross_entropy(theirs.forward(tleaf), ty);  // mean, as torchattacks
           const auto tg = torch::autograd::grad({tloss}, {tleaf})[0];
-          const auto gt = host(tg);
+          const auto gt = to_host(tg);
           for (std::int64_t i = 0; i < b; ++i) {
             double scale = 0, diff = 0;
             for (std::int64_t j = i * d; j < (i + 1) * d; ++j) scale = std::max(scale, std::abs(double(gt[j])));
@@ -299,7 +294,7 @@ int main(int argc, char** argv) {
 
       const auto ours_adv = tl::attacks::pgd(*ours, x, y, pgd_options).adversarial;
       const auto theirs_adv = torch_pgd(theirs, tx, ty, eps, step, steps);
-      const auto ao = ours_adv.to_vector(), at = host(theirs_adv), x_host = x.to_vector();
+      const auto ao = ours_adv.to_vector(), at = to_host(theirs_adv), x_host = x.to_vector();
       const std::int64_t d = x.numel() / b;
       for (std::int64_t i = 0; i < b; ++i) {
         bool image_differs = false;

@@ -41,6 +41,12 @@ inline torch::Tensor to_torch(const trustml::Tensor<std::int64_t>& t) {
   auto values = t.to_vector();
   return torch::from_blob(values.data(), {static_cast<std::int64_t>(values.size())}, torch::kInt64).clone();
 }
+// A float torch tensor's values in row-major order.
+inline std::vector<float> to_host(const torch::Tensor& t) {
+  auto c = t.detach().contiguous();
+  const float* p = c.data_ptr<float>();
+  return std::vector<float>(p, p + c.numel());
+}
 
 // The same number of threads for trustml (OpenMP, OpenBLAS) and LibTorch (intra-op; one inter-op).
 inline void use_threads(int threads) {

@@ -49,18 +49,6 @@ struct ReconstructionAttack {
   std::vector<double> loss;  // mean MSE at the start and after each step
 };
 
-namespace detail {
-// Complex [B, ...] <-> real [B, 2, ...] (real and imaginary parts): one real vector per image.
-template <class R, class D>
-Tensor<R, D> split_parts(const Tensor<std::complex<R>, D>& z) {
-  return stack(std::vector{real(z), imag(z)}, 1);
-}
-template <class R, class D>
-Tensor<std::complex<R>, D> join_parts(const Tensor<R, D>& parts) {
-  return make_complex(squeeze(parts.slice(1, 0, 1), 1), squeeze(parts.slice(1, 1, 2), 1));
-}
-}  // namespace detail
-
 // `kspace_mask` (k-space mode): the SenseOp's mask, broadcastable to y; ignored in image mode.
 template <class Recon, class R, class D>
 ReconstructionAttack<R, D> reconstruction_pgd(Recon&& recon, const Tensor<std::complex<R>, D>& input,
@@ -79,7 +67,7 @@ ReconstructionAttack<R, D> reconstruction_pgd(Recon&& recon, const Tensor<std::c
   const double alpha = options.step_size > 0 ? options.step_size : options.eps / 3;
   // The mask on the [B, 2, ...] parts view: [1 or B, 1, 1 or C, H, W].
   const Tensor<R, D> mask = kspace ? unsqueeze(real(kspace_mask), 1) : Tensor<R, D>();
-  const Tensor<R, D> base = detail::split_parts(input.detach());
+  const Tensor<R, D> base = to_channels(input.detach());
   auto admissible = [&](Tensor<R, D> delta) {
     delta = attacks::project(delta, options.norm, options.eps);
     if (kspace) return mul(delta, mask);
@@ -97,14 +85,14 @@ ReconstructionAttack<R, D> reconstruction_pgd(Recon&& recon, const Tensor<std::c
     if (last) no_tape.emplace();
     Tensor<R, D> leaf = delta.detach();
     leaf.set_requires_grad(!last);
-    const Tensor<C, D> perturbed = add(input.detach(), detail::join_parts(leaf));
+    const Tensor<C, D> perturbed = add(input.detach(), from_channels(leaf));
     const Tensor<R, D> loss = mse_channels(recon(perturbed), x_star.detach());
     result.loss.push_back(static_cast<double>(loss.item()));
     if (last) break;
     const Tensor<R, D> g = grad(std::vector{loss}, std::vector{leaf})[0];
     delta = admissible(add(delta, attacks::steepest_ascent(g, options.norm, alpha)));
   }
-  result.delta = detail::join_parts(delta);
+  result.delta = from_channels(delta);
   result.input = add(input.detach(), result.delta);
   return result;
 }

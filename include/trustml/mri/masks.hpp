@@ -54,8 +54,11 @@ inline void check_center_fraction(const char* op, double center_fraction) {
                 center_fraction);
 }
 
-// fastMRI's centre block: num_low columns starting at (W - num_low + 1) / 2.
-inline std::int64_t center_start(std::int64_t W, std::int64_t num_low) { return (W - num_low + 1) / 2; }
+// fastMRI's centre block: num_low columns starting at (W - num_low + 1) / 2, all sampled.
+inline void sample_center(std::vector<float>& columns, std::int64_t num_low) {
+  const std::int64_t start = (static_cast<std::int64_t>(columns.size()) - num_low + 1) / 2;
+  std::fill(columns.begin() + start, columns.begin() + start + num_low, 1.0f);
+}
 
 // A [H, W] mask whose every row is `columns`.
 inline Tensor<float, Cpu> column_mask(std::int64_t H, const std::vector<float>& columns) {
@@ -98,8 +101,7 @@ inline Tensor<float, Cpu> random_mask(std::int64_t H, std::int64_t W, double acc
   std::vector<float> columns(static_cast<std::size_t>(W), 0.0f);
   for (std::int64_t w = 0; w < W; ++w)
     if (random::uniform(seed, detail::kRandomMaskStream, static_cast<std::uint64_t>(w)) < prob) columns[w] = 1;
-  const std::int64_t start = detail::center_start(W, num_low);
-  std::fill(columns.begin() + start, columns.begin() + start + num_low, 1.0f);
+  detail::sample_center(columns, num_low);
   return detail::column_mask(H, columns);
 }
 
@@ -130,8 +132,7 @@ inline Tensor<float, Cpu> equispaced_mask(std::int64_t H, std::int64_t W, double
     const std::int64_t w = detail::round_half_even(static_cast<double>(offset) + static_cast<double>(k) * spacing);
     if (w >= 0 && w < W) columns[w] = 1;
   }
-  const std::int64_t start = detail::center_start(W, num_low);
-  std::fill(columns.begin() + start, columns.begin() + start + num_low, 1.0f);
+  detail::sample_center(columns, num_low);
   return detail::column_mask(H, columns);
 }
 
@@ -148,8 +149,7 @@ inline Tensor<float, Cpu> vdrs_mask(std::int64_t H, std::int64_t W, double accel
   const std::int64_t total = detail::round_half_even(lines);
   const std::int64_t num_center = std::min(detail::round_half_even(0.32 * lines), total);
   std::vector<float> columns(static_cast<std::size_t>(W), 0.0f);
-  const std::int64_t start = detail::center_start(W, num_center);
-  std::fill(columns.begin() + start, columns.begin() + start + num_center, 1.0f);
+  detail::sample_center(columns, num_center);
   std::vector<std::pair<double, std::int64_t>> keyed;
   for (std::int64_t w = 0; w < W; ++w)
     if (columns[w] == 0)
@@ -198,10 +198,8 @@ struct PoissonDisc {
     const double v = static_cast<double>(z - W / 2) / (0.5 * static_cast<double>(W));
     return std::sqrt(u * u + v * v);
   }
-  double radius(std::int64_t y, std::int64_t z) const {
-    const double r = rho(y, z);
-    return base_radius * (1.0 + variable_density * r * r);
-  }
+  double radius_at(double r) const { return base_radius * (1.0 + variable_density * r * r); }
+  double radius(std::int64_t y, std::int64_t z) const { return radius_at(rho(y, z)); }
   double distance(std::int64_t y0, std::int64_t z0, std::int64_t y1, std::int64_t z1) const {
     const double dy = static_cast<double>(y1 - y0) / scale_y, dz = static_cast<double>(z1 - z0) / scale_z;
     return std::sqrt(dy * dy + dz * dz);
@@ -220,8 +218,8 @@ inline std::int64_t poisson_pass(const PoissonDisc& g, const std::vector<std::in
   const std::int64_t H = g.H, W = g.W;
   std::fill(sampled.begin(), sampled.end(), std::uint8_t{0});
   std::vector<double> r(rho.size());
-  for (std::size_t i = 0; i < rho.size(); ++i) r[i] = g.base_radius * (1.0 + g.variable_density * rho[i] * rho[i]);
-  const double r_max = g.base_radius * (1.0 + g.variable_density * rho_max * rho_max);
+  for (std::size_t i = 0; i < rho.size(); ++i) r[i] = g.radius_at(rho[i]);
+  const double r_max = g.radius_at(rho_max);
   std::vector<std::int64_t> samples;  // for sparse patterns, where a window would cover most of the grid
   for (std::int64_t y = 0; y < H; ++y)
     for (std::int64_t z = 0; z < W; ++z)

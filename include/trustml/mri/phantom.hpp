@@ -22,6 +22,9 @@
 #include <numbers>
 #include <vector>
 
+// scale() records itself when its input requires grad: the rule table and the engine must be known.
+#include "trustml/autograd/derivatives.hpp"
+#include "trustml/autograd/engine.hpp"
 #include "trustml/core/random.hpp"
 #include "trustml/core/tensor.hpp"
 
@@ -179,8 +182,7 @@ Tensor<std::complex<T>, Cpu> coil_maps(std::int64_t num_coils, std::int64_t H, s
     const double cx = radius * std::cos(angle), cy = radius * std::sin(angle);
     for (std::int64_t i = 0; i < H; ++i)
       for (std::int64_t j = 0; j < W; ++j) {
-        const double dx = static_cast<double>(j - W / 2) / (0.5 * static_cast<double>(W)) - cx;
-        const double dy = static_cast<double>(i - H / 2) / (0.5 * static_cast<double>(H)) - cy;
+        const double dx = detail::grid_x(j, W) - cx, dy = -detail::grid_y(i, H) - cy;  // rows downwards
         const std::complex<double> s = std::polar(1.0 / std::sqrt(dx * dx + dy * dy), std::atan2(dx, -dy) - angle);
         maps[c * plane + i * W + j] = s;
         power[i * W + j] += std::norm(s);
@@ -194,22 +196,16 @@ Tensor<std::complex<T>, Cpu> coil_maps(std::int64_t num_coils, std::int64_t H, s
   return Tensor<std::complex<T>, Cpu>::from_vector(values, Shape{num_coils, H, W});
 }
 
-// Complex Gaussian noise whose real and imaginary parts are independent N(0, sigma^2), so E|n|^2 = 2 sigma^2. Note the
-// factor: Tensor<complex>::randn has N(0, 1/2) parts (E|z|^2 = 1); this is that tensor times sqrt(2) sigma, computed
-// from the same draws (element k is Box-Muller pair k of random::normal_pair(seed, 0, offset + k), cosine branch real,
-// sine branch imaginary).
-template <detail::RealFloatingScalar T = float>
-Tensor<std::complex<T>, Cpu> complex_gaussian_noise(const Shape& shape, double sigma, std::uint64_t seed,
-                                                    std::uint64_t offset = 0) {
+// Complex Gaussian noise whose real and imaginary parts are independent N(0, sigma^2), so E|n|^2 = 2 sigma^2, on any
+// device. Note the factor: Tensor<complex>::randn has N(0, 1/2) parts (E|z|^2 = 1); this is that tensor, the same
+// draws (seed, offset), times sqrt(2) sigma.
+template <detail::RealFloatingScalar T = float, class D = Cpu>
+Tensor<std::complex<T>, D> complex_gaussian_noise(const Shape& shape, double sigma, std::uint64_t seed,
+                                                  std::uint64_t offset = 0) {
   TRUSTML_CHECK(sigma >= 0 && std::isfinite(sigma), "mri::complex_gaussian_noise",
                 "sigma must be finite and >= 0, got ", sigma, " for shape ", shape);
-  std::vector<std::complex<T>> values(static_cast<std::size_t>(shape.numel()));
-  for (std::size_t k = 0; k < values.size(); ++k) {
-    double re, im;
-    random::normal_pair(seed, 0, offset + k, re, im);
-    values[k] = std::complex<T>(static_cast<T>(sigma * re), static_cast<T>(sigma * im));
-  }
-  return Tensor<std::complex<T>, Cpu>::from_vector(values, shape);
+  using C = std::complex<T>;
+  return scale(Tensor<C, D>::randn(shape, seed, offset), C(static_cast<T>(sigma * std::numbers::sqrt2)));
 }
 
 }  // namespace trustml::mri

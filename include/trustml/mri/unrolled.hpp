@@ -29,6 +29,7 @@
 #include <memory>
 #include <vector>
 
+#include "trustml/mri/phantom.hpp"
 #include "trustml/mri/sense.hpp"
 #include "trustml/nn/layers.hpp"
 #include "trustml/nn/module.hpp"
@@ -57,14 +58,15 @@ struct UnrolledOptions {
   SmoothingOptions smoothing;
 };
 
-// Complex images [B, H, W] <-> real channels [B, 2, H, W], the denoiser's view.
+// Complex [B, ...] <-> real [B, 2, ...] (real and imaginary parts as channels): the denoiser's view
+// of an image batch [B, H, W], and one real vector per image for the norms of an attack.
 template <class R, class D>
 Tensor<R, D> to_channels(const Tensor<std::complex<R>, D>& x) {
   return stack(std::vector{real(x), imag(x)}, 1);
 }
 template <class R, class D>
 Tensor<std::complex<R>, D> from_channels(const Tensor<R, D>& x) {
-  TRUSTML_CHECK(x.dim() == 4 && x.size(1) == 2, "mri::from_channels", "needs [B, 2, H, W], got shape ", x.shape());
+  TRUSTML_CHECK(x.dim() >= 2 && x.size(1) == 2, "mri::from_channels", "needs [B, 2, ...], got shape ", x.shape());
   return make_complex(squeeze(x.slice(1, 0, 1), 1), squeeze(x.slice(1, 1, 2), 1));
 }
 
@@ -73,13 +75,17 @@ template <class T, class D>
 Tensor<T, D> tile_samples(const Tensor<T, D>& x, std::int64_t samples) {
   return samples == 1 ? x : concat(std::vector<Tensor<T, D>>(static_cast<std::size_t>(samples), x), 0);
 }
+// [S B, ...] viewed as [S, B, ...], and the mean over the S samples.
 template <class T, class D>
-Tensor<T, D> mean_samples(const Tensor<T, D>& x, std::int64_t samples) {
-  if (samples == 1) return x;
-  Shape s = x.shape();
+Tensor<T, D> by_sample(const Tensor<T, D>& x, std::int64_t samples) {
+  const Shape& s = x.shape();
   std::vector<std::int64_t> dims{samples, s[0] / samples};
   for (int d = 1; d < s.rank; ++d) dims.push_back(s[d]);
-  return mean(reshape(x, Shape::from(dims.begin(), dims.end())), {0});
+  return reshape(x, Shape::from(dims.begin(), dims.end()));
+}
+template <class T, class D>
+Tensor<T, D> mean_samples(const Tensor<T, D>& x, std::int64_t samples) {
+  return samples == 1 ? x : mean(by_sample(x, samples), {0});
 }
 
 // Weighted SMUG's sample-weight network E: depth x [conv3x3 without bias, BatchNorm, ReLU] at
@@ -141,12 +147,10 @@ class Unrolled : public nn::Module<R, D> {
     const SmoothingOptions& sm = options_.smoothing;
     const std::uint64_t key = next_key();
     if (sm.placement == Smoothing::whole_model && sm.rs_e2e_noise == RsE2ENoise::kspace && sigma() > 0) {
-      // Complex randn has N(0, 1/2) parts: scale by sigma sqrt(2) for N(0, sigma^2) parts.
       const std::int64_t s = sm.samples;
       const Image ys = tile_samples(y, s);
-      const auto noise = scale(Image::randn(ys.shape(), key), C(R(sm.sigma * std::sqrt(2.0))));
       const SenseOp<C, D> as = a.repeated(s);
-      const Image ahy = as.adjoint(add(ys, mul(as.mask(), noise)));
+      const Image ahy = as.adjoint(add(ys, mul(as.mask(), complex_gaussian_noise<R, D>(ys.shape(), sm.sigma, key))));
       return mean_samples(unroll(as, ahy, ahy, key, trace, /*smooth=*/false), s);
     }
     const Image ahy = a.adjoint(y);
@@ -173,7 +177,8 @@ class Unrolled : public nn::Module<R, D> {
       const std::int64_t s = sm.samples;
       const SenseOp<C, D> as = a.repeated(s);
       const Image ahys = tile_samples(ahy, s);
-      const Channels x0 = clip(add(to_channels(ahys), noise(to_channels(ahys).shape(), key, 0)));
+      const Channels clean = to_channels(ahys);
+      const Channels x0 = clip(add(clean, noise(clean.shape(), key, 0)));
       return mean_samples(unroll(as, ahys, from_channels(x0), key, trace, false), s);
     }
     return unroll(a, ahy, ahy, key, trace, sm.placement != Smoothing::none);
@@ -202,6 +207,10 @@ class Unrolled : public nn::Module<R, D> {
                   "weighted smoothing needs a weight network (sample_weight_net)");
     const std::int64_t s = smooth ? sm.samples : 1;
     if (trace) *trace = Trace{{}, {}, static_cast<int>(s)};
+    // SMUGv0 solves one system per noisy sample: the operator and A^H y tiled once for all steps.
+    const bool per_sample_dc = smooth && sm.placement == Smoothing::step;
+    const SenseOp<C, D> as = per_sample_dc ? a.repeated(s) : a;
+    const Image ahys = per_sample_dc ? tile_samples(ahy, s) : ahy;
     Image x = x0;
     for (int n = 0; n < options_.steps; ++n) {
       Channels in = to_channels(x);
@@ -217,12 +226,12 @@ class Unrolled : public nn::Module<R, D> {
       }
       if (!smooth) {
         x = data_consistency(a, ahy, from_channels(out));
-      } else if (sm.placement == Smoothing::step) {
-        x = mean_samples(data_consistency(a.repeated(s), tile_samples(ahy, s), from_channels(out)), s);
+      } else if (per_sample_dc) {
+        x = mean_samples(data_consistency(as, ahys, from_channels(out)), s);
       } else if (sm.placement == Smoothing::weighted) {
         const Channels w = reshape((*weight_net_)(in), Shape{s * x.size(0), 1, 1, 1});
-        const Channels total = maximum(scale(mean_samples(w, s), R(s)), Channels::full(Shape{}, R(1e-8)));
-        x = data_consistency(a, ahy, from_channels(div(scale(mean_samples(mul(w, out), s), R(s)), total)));
+        const Channels total = maximum(sum(by_sample(w, s), {0}), Channels::full(Shape{}, R(1e-8)));
+        x = data_consistency(a, ahy, from_channels(div(sum(by_sample(mul(w, out), s), {0}), total)));
       } else {
         x = data_consistency(a, ahy, from_channels(mean_samples(out, s)));
       }

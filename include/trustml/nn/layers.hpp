@@ -199,6 +199,18 @@ std::shared_ptr<Module<T, D>> AdaptiveAvgPool2d(Size2 output_size) {
                                         [=](const Tensor<T, D>& x) { return adaptive_avg_pool2d(x, output_size); });
 }
 
+// max(0, x) + a min(0, x) with one learnable slope a for all channels (torch.nn.PReLU()).
+template <class T = float, class D = Cpu>
+class PReLU : public Module<T, D> {
+ public:
+  using TensorT = Tensor<T, D>;
+  explicit PReLU(double init = 0.25) : Module<T, D>("PReLU") {
+    weight = this->register_parameter("weight", TensorT::full(Shape{1}, T(init)));
+  }
+  TensorT forward(const TensorT& x) override { return prelu(x, weight); }  // [1] broadcasts against any x
+  TensorT weight;
+};
+
 // Children named "0", "1", ... run in order.
 template <class T = float, class D = Cpu>
 class Sequential : public Module<T, D> {

@@ -104,6 +104,7 @@ Tensor<T, D> conjugate_gradient(const LinearMap<T, D>& normal, const Tensor<T, D
     return add(q, mul(lam_t, p));
   };
 
+  // Its own storage: with no iteration to run, the result would otherwise alias the caller's x0.
   Tensor<T, D> x = x0.defined() ? x0.detach().clone() : Tensor<T, D>::zeros(b.shape());
   Tensor<T, D> r = x0.defined() ? sub(b, apply(x)) : b.detach();
   Tensor<T, D> p = r;
@@ -123,8 +124,9 @@ Tensor<T, D> conjugate_gradient(const LinearMap<T, D>& normal, const Tensor<T, D
       if (active[i] && !(pap[i] > 0)) active[i] = 0;
       alpha[i] = active[i] ? rr[i] / pap[i] : 0;
     }
-    x = add(x, mul(per_system(alpha, b), p));
-    r = sub(r, mul(per_system(alpha, b), ap));
+    const Tensor<T, D> step = per_system(alpha, b);
+    x = add(x, mul(step, p));
+    r = sub(r, mul(step, ap));
     const std::vector<double> rr_next = system_inner(r, r);
     for (std::size_t i = 0; i < active.size(); ++i) {
       beta[i] = active[i] ? rr_next[i] / rr[i] : 0;

@@ -41,18 +41,6 @@
 
 namespace trustml::nn::zoo {
 
-// max(0, x) + a min(0, x) with one learnable slope a for all channels (torch.nn.PReLU()).
-template <class T = float, class D = Cpu>
-class PReLU : public Module<T, D> {
- public:
-  using TensorT = Tensor<T, D>;
-  explicit PReLU(double init = 0.25) : Module<T, D>("PReLU") {
-    weight = this->register_parameter("weight", TensorT::full(Shape{1}, T(init)));
-  }
-  TensorT forward(const TensorT& x) override { return prelu(x, weight); }  // [1] broadcasts against any x
-  TensorT weight;
-};
-
 namespace detail {
 // Registers conv `name` (in -> out, kernel k, stride s, padding k / 2 keeps the size at stride 1),
 // or PReLU `name`, under `owner`. The conv's own initialization is replaced by init_didn_weights.
