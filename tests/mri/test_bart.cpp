@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <string>
 #include <trustml/io/cfl.hpp>
+#include <trustml/mri/metrics.hpp>
 #include <trustml/mri/unrolled.hpp>
 #include <trustml/trustml.hpp>
 
@@ -23,15 +24,6 @@ void bart(const std::string& args) {
   const std::string command = "bart " + args + " >/dev/null 2>&1";
   INFO(command);
   REQUIRE(std::system(command.c_str()) == 0);
-}
-double nrmse(const Tensor<Zf>& got, const Tensor<Zf>& want) {
-  auto g = got.to_vector(), w = want.to_vector();
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < g.size(); ++i) {
-    num += std::norm(std::complex<double>(g[i]) - std::complex<double>(w[i]));
-    den += std::norm(std::complex<double>(w[i]));
-  }
-  return std::sqrt(num / den);
 }
 }  // namespace
 
@@ -76,12 +68,12 @@ TEST_CASE("CG-SENSE equals `bart pics -l2 -w 1 -i k` iterate for iterate") {
         "Zero", [](const Tensor<float>& x) { return Tensor<float>::zeros(x.shape()); });
     mri::Unrolled<float> dc_only(zero, options);
     const auto ours = dc_only.reconstruct(a, y).reshape({n, n});
-    const double error = nrmse(ours, rec.data);
+    const double error = mri::nrmse(ours, rec.data);
     CAPTURE(error);
     CHECK(error <= 1e-5);
     // One iteration more or less is far off, so the match is iterate for iterate.
     auto other = cg_solve(a.normal_map(), a.adjoint(y), Tensor<float>::from_vector({float(lambda)}),
                           CgOptions{iterations - 1, 0, 0});
-    CHECK(nrmse(other.reshape({n, n}), rec.data) > 1e-4);
+    CHECK(mri::nrmse(other.reshape({n, n}), rec.data) > 1e-4);
   }
 }

@@ -255,3 +255,11 @@ TEST_CASE("mri metrics: bad input names the function and the shapes") {
   CHECK_NOTHROW(psnr_fastmri(zero, pred, 1.0));  // a given range makes an all-zero gt valid
   CHECK_THROWS_AS(psnr_complex(Tc(), target), Error);
 }
+
+TEST_CASE("nrmse: BART's relative error of a complex reconstruction") {
+  const auto x = Tensor<std::complex<double>>::randn({2, 5, 6}, 3);
+  CHECK(mri::nrmse(x, x) == 0);
+  CHECK(mri::nrmse(scale(x, std::complex<double>(0, 2)), x) == doctest::Approx(std::sqrt(5.0)));  // |2i - 1| = sqrt 5
+  CHECK_THROWS_WITH_AS(mri::nrmse(x, x.slice(0, 0, 1)), doctest::Contains("mri::nrmse"), Error);
+  CHECK_THROWS_WITH_AS(mri::nrmse(x, Tensor<std::complex<double>>::zeros({2, 5, 6})), doctest::Contains("zero"), Error);
+}

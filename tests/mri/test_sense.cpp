@@ -1,6 +1,7 @@
 // SenseOp: the adjoint identity (float and double, shared and per-image maps and masks, weighted
 // masks), A^H A = I when fully sampled with normalized maps, gradients through A and A^H, CG-SENSE
-// against a dense solve and its implicit gradients, and shape errors.
+// against a dense solve and its implicit gradients, the fused normal operator cg_solve runs on the
+// CPU against normal(), and shape errors.
 #include <doctest/doctest.h>
 
 #include <complex>
@@ -149,4 +150,48 @@ TEST_CASE("SenseOp: shape errors name the operation and the shapes") {
   CHECK_THROWS_WITH_AS(a.adjoint(Tensor<Zf>::zeros({1, 3, 8, 8})), doctest::Contains("3 coils"), Error);
   mri::SenseOp<Zf> per_image(Tensor<Zf>::randn({2, 4, 8, 8}, 25), Tensor<float>::ones({8, 8}));
   CHECK_THROWS_WITH_AS(per_image.forward(Tensor<Zf>::zeros({3, 8, 8})), doctest::Contains("batch of 3"), Error);
+}
+
+TEST_CASE("SenseOp: normal_map's fused CPU path equals normal(), and records when a gradient is needed") {
+  // A mask with whole unsampled columns (the skipped column transforms) and one with none.
+  std::vector<double> lines(12 * 10);
+  for (std::size_t i = 0; i < lines.size(); ++i) lines[i] = (i % 10) % 3 == 0 ? 1.0 : 0.0;
+  const auto column_mask = Tensor<double>::from_vector(lines, {12, 10});
+  const auto x = Tensor<Zd>::randn({2, 12, 10}, 31);
+  auto check_same = [&](const mri::SenseOp<Zd>& a, const Tensor<Zd>& v) {
+    NoGradGuard no_tape;
+    const auto fused = a.normal_map()(v), composed = a.normal(v);
+    REQUIRE(fused.shape() == composed.shape());
+    CHECK(l2(sub(fused, composed)) <= 1e-13 * l2(composed));
+  };
+  SUBCASE("shared maps, column mask") {
+    check_same(mri::SenseOp<Zd>(Tensor<Zd>::randn({3, 12, 10}, 32), column_mask), x);
+  }
+  SUBCASE("shared maps, random 2-D mask") {
+    check_same(mri::SenseOp<Zd>(Tensor<Zd>::randn({3, 12, 10}, 33), random_mask<double>({12, 10}, 34)), x);
+  }
+  SUBCASE("per-image maps, complex weighted mask per image and coil") {
+    check_same(mri::SenseOp<Zd>(Tensor<Zd>::randn({2, 3, 12, 10}, 35), Tensor<Zd>::randn({2, 3, 12, 10}, 36)), x);
+  }
+  SUBCASE("an all-zero mask") {
+    check_same(mri::SenseOp<Zd>(Tensor<Zd>::randn({3, 12, 10}, 37), Tensor<double>::zeros({12, 10})), x);
+  }
+  SUBCASE("odd sizes take the composed path") {
+    const auto xo = Tensor<Zd>::randn({1, 9, 7}, 38);
+    check_same(mri::SenseOp<Zd>(Tensor<Zd>::randn({2, 9, 7}, 39), random_mask<double>({9, 7}, 40)), xo);
+  }
+  SUBCASE("float, 256 x 256, 8 coils") {
+    mri::SenseOp<Zf> a(Tensor<Zf>::randn({8, 256, 256}, 41), random_mask<float>({256, 256}, 42));
+    const auto v = Tensor<Zf>::randn({1, 256, 256}, 43);
+    NoGradGuard no_tape;
+    const auto fused = a.normal_map()(v), composed = a.normal(v);
+    CHECK(l2(sub(fused, composed)) < 1e-5 * l2(composed));
+  }
+  SUBCASE("with a gradient to compute it is normal() on the tape") {
+    mri::SenseOp<Zd> a(Tensor<Zd>::randn({3, 12, 10}, 44), column_mask);
+    const auto v = Tensor<Zd>::randn({1, 12, 10}, 45);
+    auto r = gradcheck([&](auto& in) { return a.normal_map()(in[0]); }, std::vector{v});
+    INFO(r.message);
+    CHECK(r.ok);
+  }
 }

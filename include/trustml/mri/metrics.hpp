@@ -217,6 +217,19 @@ ImageScores ssim_realimag(const Tensor<std::complex<T>, D>& recon, const Tensor<
   return out;
 }
 
+// BART's `nrmse`: ||recon - reference|| / ||reference|| over the whole complex array, in double (how
+// two reconstructions of the same data, say ours and `bart pics`, are compared).
+template <std::floating_point T, class D>
+double nrmse(const Tensor<std::complex<T>, D>& recon, const Tensor<std::complex<T>, D>& reference) {
+  TRUSTML_CHECK(recon.shape() == reference.shape(), "mri::nrmse", "recon has shape ", recon.shape(),
+                " but the reference has shape ", reference.shape());
+  const auto g = detail::host_double(recon), w = detail::host_double(reference);
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < g.size(); ++i) num += std::norm(g[i] - w[i]), den += std::norm(w[i]);
+  TRUSTML_CHECK(den > 0, "mri::nrmse", "the reference is zero (shape ", reference.shape(), ")");
+  return std::sqrt(num / den);
+}
+
 // fastMRI NMSE of a magnitude volume: ||gt - pred||^2 / ||gt||^2 (np.linalg.norm over the volume).
 template <std::floating_point T, class D>
 double nmse(const Tensor<T, D>& gt, const Tensor<T, D>& pred) {

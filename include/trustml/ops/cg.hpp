@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <type_traits>
 #include <vector>
 
 #include "trustml/ops/elementwise.hpp"
@@ -75,6 +76,114 @@ Tensor<T, D> per_system(const std::vector<double>& values, const Tensor<T, D>& l
   return Tensor<T, D>::from_vector(v, s);
 }
 
+// The per-system scalars of CG: which systems still iterate, ||r||^2, the stopping threshold, the
+// iteration counts and the step sizes. Both loops below (the generic one and the CPU's fused one)
+// update them through these two steps.
+struct CgSystems {
+  std::vector<char> active;
+  std::vector<double> rr, threshold, alpha, beta;
+  std::vector<int> done;
+
+  bool any_active() const { return std::any_of(active.begin(), active.end(), [](char a) { return a; }); }
+  // alpha = ||r||^2 / p^H (N + lambda I) p, from the denominators pap.
+  void step_sizes(const std::vector<double>& pap) {
+    for (std::size_t i = 0; i < active.size(); ++i) {
+      // p^H (N + lambda I) p <= 0 with p != 0 means N + lambda I is singular along p: no progress.
+      if (active[i] && !(pap[i] > 0)) active[i] = 0;
+      alpha[i] = active[i] ? rr[i] / pap[i] : 0;
+    }
+  }
+  // beta = ||r_next||^2 / ||r||^2, and the stopping test on the new residual.
+  void advance(const std::vector<double>& rr_next) {
+    for (std::size_t i = 0; i < active.size(); ++i) {
+      beta[i] = active[i] ? rr_next[i] / rr[i] : 0;
+      if (active[i]) {
+        ++done[i];
+        rr[i] = rr_next[i];
+        active[i] = std::sqrt(rr[i]) > threshold[i];
+      }
+    }
+  }
+};
+
+// Re(conj(a) b) in double.
+template <class T>
+double re_dot(const T& a, const T& b) {
+  if constexpr (is_complex_v<T>) {
+    return static_cast<double>(a.real()) * static_cast<double>(b.real()) +
+           static_cast<double>(a.imag()) * static_cast<double>(b.imag());
+  } else {
+    return static_cast<double>(a) * static_cast<double>(b);
+  }
+}
+
+// One value per system of contiguous [systems, n] data: f(system, begin, end) summed over fixed
+// chunks of each system, in parallel, the chunk sums then added in order, so that the result does
+// not depend on the thread count. Also the parallel loop of a pass that sums nothing.
+template <class F>
+std::vector<double> cpu_system_sums(std::int64_t systems, std::int64_t n, F&& f) {
+  constexpr std::int64_t chunk = 1 << 14;
+  const std::int64_t chunks = (n + chunk - 1) / chunk;
+  std::vector<double> partial(static_cast<std::size_t>(systems * chunks)), total(static_cast<std::size_t>(systems), 0);
+  kernels::cpu::parallel_for(systems * chunks, chunk * 4, [&](std::int64_t k) {
+    const std::int64_t s = k / chunks, c = k - s * chunks;
+    partial[static_cast<std::size_t>(k)] = f(s, c * chunk, std::min(n, (c + 1) * chunk));
+  });
+  for (std::int64_t k = 0; k < systems * chunks; ++k)
+    total[static_cast<std::size_t>(k / chunks)] += partial[static_cast<std::size_t>(k)];
+  return total;
+}
+
+// One CG iteration on the CPU given q = N p (all contiguous): the generic loop below with its ~14
+// elementwise ops and reductions fused into three passes, each writing fresh tensors (so nothing the
+// linear map may hold on to is overwritten):
+//   p^H (N + lambda) p = Re <p, q> + lambda ||p||^2
+//   x += alpha p,  r -= alpha (q + lambda p),  ||r||^2
+//   p = r + beta p
+// Same steps and stopping rule as the generic loop; sums are in double.
+template <class T>
+void cg_cpu_iteration(const Tensor<T, Cpu>& q, const std::vector<double>& lam, CgSystems& cg, Tensor<T, Cpu>& x,
+                      Tensor<T, Cpu>& r, Tensor<T, Cpu>& p) {
+  using R = real_t<T>;
+  const std::int64_t systems = p.size(0), n = systems == 0 ? 0 : p.numel() / systems;
+  const T* pp = p.data();
+  const T* qp = q.data();
+  const std::vector<double> pq = cpu_system_sums(systems, n, [&](std::int64_t s, std::int64_t i0, std::int64_t i1) {
+    double sum_pq = 0, sum_pp = 0;
+    for (std::int64_t i = s * n + i0; i < s * n + i1; ++i) {
+      sum_pq += re_dot(pp[i], qp[i]);
+      sum_pp += re_dot(pp[i], pp[i]);
+    }
+    return sum_pq + lam[static_cast<std::size_t>(s)] * sum_pp;
+  });
+  cg.step_sizes(pq);
+  auto x_next = Tensor<T, Cpu>::empty(x.shape()), r_next = Tensor<T, Cpu>::empty(r.shape());
+  const T *xp = x.data(), *rp = r.data();
+  T *xn = x_next.data(), *rn = r_next.data();
+  const auto rr_next = cpu_system_sums(systems, n, [&](std::int64_t s, std::int64_t i0, std::int64_t i1) {
+    const R a = static_cast<R>(cg.alpha[static_cast<std::size_t>(s)]);
+    const R l = static_cast<R>(lam[static_cast<std::size_t>(s)]);
+    double sum = 0;
+    for (std::int64_t i = s * n + i0; i < s * n + i1; ++i) {
+      xn[i] = xp[i] + a * pp[i];
+      rn[i] = rp[i] - a * (qp[i] + l * pp[i]);
+      sum += re_dot(rn[i], rn[i]);
+    }
+    return sum;
+  });
+  x = x_next;
+  r = r_next;
+  cg.advance(rr_next);
+  auto p_next = Tensor<T, Cpu>::empty(p.shape());
+  T* pn = p_next.data();
+  cpu_system_sums(systems, n, [&](std::int64_t s, std::int64_t i0, std::int64_t i1) {
+    const R bt = static_cast<R>(cg.beta[static_cast<std::size_t>(s)]);
+    for (std::int64_t i = s * n + i0; i < s * n + i1; ++i) pn[i] = rn[i] + bt * pp[i];
+    return 0.0;
+  });
+  p = p_next;
+}
+
 template <class T, class D>
 Tensor<T, D> conjugate_gradient(const LinearMap<T, D>& normal, const Tensor<T, D>& b, const Tensor<real_t<T>, D>& lambda,
                                 const CgOptions& opt, const Tensor<T, D>& x0, CgStats* stats) {
@@ -97,52 +206,51 @@ Tensor<T, D> conjugate_gradient(const LinearMap<T, D>& normal, const Tensor<T, D
   if (lam.size() == 1) lam.assign(static_cast<std::size_t>(systems), lam[0]);
   const Tensor<T, D> lam_t = per_system(lam, b);
 
-  auto apply = [&](const Tensor<T, D>& p) {
+  auto normal_of = [&](const Tensor<T, D>& p) {
     Tensor<T, D> q = normal(p);
     TRUSTML_CHECK(q.shape() == p.shape(), "cg_solve", "the linear map changed the shape ", p.shape(), " into ",
                   q.shape(), "; it must map the solution space to itself");
-    return add(q, mul(lam_t, p));
+    return q;
   };
+  auto apply = [&](const Tensor<T, D>& p) { return add(normal_of(p), mul(lam_t, p)); };
 
   // Its own storage: with no iteration to run, the result would otherwise alias the caller's x0.
   Tensor<T, D> x = x0.defined() ? x0.detach().clone() : Tensor<T, D>::zeros(b.shape());
   Tensor<T, D> r = x0.defined() ? sub(b, apply(x)) : b.detach();
   Tensor<T, D> p = r;
-  std::vector<double> rr = system_inner(r, r), threshold = system_inner(b, b);
-  std::vector<int> done(static_cast<std::size_t>(systems), 0);
-  std::vector<char> active(static_cast<std::size_t>(systems));
-  for (std::size_t i = 0; i < active.size(); ++i) {
-    threshold[i] = std::max(opt.tol, opt.rtol * std::sqrt(threshold[i]));
-    active[i] = std::sqrt(rr[i]) > threshold[i];
+  const auto count = static_cast<std::size_t>(systems);
+  CgSystems cg{std::vector<char>(count), system_inner(r, r), system_inner(b, b), std::vector<double>(count),
+               std::vector<double>(count), std::vector<int>(count, 0)};
+  for (std::size_t i = 0; i < count; ++i) {
+    cg.threshold[i] = std::max(opt.tol, opt.rtol * std::sqrt(cg.threshold[i]));
+    cg.active[i] = std::sqrt(cg.rr[i]) > cg.threshold[i];
   }
-  std::vector<double> alpha(active.size()), beta(active.size());
-  for (int it = 0; it < opt.max_iter && std::any_of(active.begin(), active.end(), [](char a) { return a; }); ++it) {
-    Tensor<T, D> ap = apply(p);
-    const std::vector<double> pap = system_inner(p, ap);
-    for (std::size_t i = 0; i < active.size(); ++i) {
-      // p^H (N + lambda I) p <= 0 with p != 0 means N + lambda I is singular along p: no progress.
-      if (active[i] && !(pap[i] > 0)) active[i] = 0;
-      alpha[i] = active[i] ? rr[i] / pap[i] : 0;
+  if constexpr (std::is_same_v<D, Cpu>) {
+    // The CPU runs the same iteration with its vector work fused into three passes (cg_cpu_iteration).
+    if (opt.max_iter > 0 && cg.any_active()) {
+      x = x.contiguous();
+      r = r.contiguous();  // only read: it may still be the caller's b
+      p = r;
     }
-    const Tensor<T, D> step = per_system(alpha, b);
+  }
+  for (int it = 0; it < opt.max_iter && cg.any_active(); ++it) {
+    if constexpr (std::is_same_v<D, Cpu>) {
+      cg_cpu_iteration(normal_of(p).contiguous(), lam, cg, x, r, p);
+      continue;
+    }
+    Tensor<T, D> ap = apply(p);
+    cg.step_sizes(system_inner(p, ap));
+    const Tensor<T, D> step = per_system(cg.alpha, b);
     x = add(x, mul(step, p));
     r = sub(r, mul(step, ap));
-    const std::vector<double> rr_next = system_inner(r, r);
-    for (std::size_t i = 0; i < active.size(); ++i) {
-      beta[i] = active[i] ? rr_next[i] / rr[i] : 0;
-      if (active[i]) {
-        ++done[i];
-        rr[i] = rr_next[i];
-        active[i] = std::sqrt(rr[i]) > threshold[i];
-      }
-    }
-    p = add(r, mul(per_system(beta, b), p));
+    cg.advance(system_inner(r, r));
+    p = add(r, mul(per_system(cg.beta, b), p));
   }
   if (stats) {
-    stats->system_iterations = done;
-    stats->iterations = done.empty() ? 0 : *std::max_element(done.begin(), done.end());
+    stats->system_iterations = cg.done;
+    stats->iterations = cg.done.empty() ? 0 : *std::max_element(cg.done.begin(), cg.done.end());
     stats->residual_norms.clear();
-    for (double v : rr) stats->residual_norms.push_back(std::sqrt(v));
+    for (double v : cg.rr) stats->residual_norms.push_back(std::sqrt(v));
   }
   return x;
 }
