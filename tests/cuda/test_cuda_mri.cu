@@ -51,22 +51,28 @@ TEST_CASE("cuda mri: cg_solve and its implicit gradient through A^H A") {
   }, 1e-8, V{Tensor<std::complex<double>>::randn({2, 12, 10}, 8)});
 }
 
-TEST_CASE("cuda mri: a SMUG reconstruction matches the CPU (same noise streams)") {
+TEST_CASE("cuda mri: SMUG and RS-E2E reconstructions match the CPU (same noise streams)") {
   SKIP_WITHOUT_GPU();
-  auto reconstruct = [](auto y, auto s, auto m) {
-    using D = typename decltype(y)::device_type;
-    auto denoiser = std::make_shared<nn::Sequential<float, D>>();
-    denoiser->push_back(std::make_shared<nn::Conv2d<float, D>>(2, 4, 3, nn::ConvOptions{.padding = 1}, 9));
-    denoiser->push_back(nn::Tanh<float, D>());
-    denoiser->push_back(std::make_shared<nn::Conv2d<float, D>>(4, 2, 3, nn::ConvOptions{.padding = 1}, 10));
-    mri::UnrolledOptions o;
-    o.steps = 2;
-    o.cg = CgOptions{6, 0, 0};
-    o.smoothing.placement = mri::Smoothing::denoiser;
-    o.smoothing.sigma = 0.05;
-    o.smoothing.samples = 3;
-    mri::Unrolled<float, D> net(denoiser, o);
-    return net.reconstruct(sense(s, m), y);
+  auto reconstruct = [](mri::Smoothing placement) {
+    return [placement](auto y, auto s, auto m) {
+      using D = typename decltype(y)::device_type;
+      auto denoiser = std::make_shared<nn::Sequential<float, D>>();
+      denoiser->push_back(std::make_shared<nn::Conv2d<float, D>>(2, 4, 3, nn::ConvOptions{.padding = 1}, 9));
+      denoiser->push_back(nn::Tanh<float, D>());
+      denoiser->push_back(std::make_shared<nn::Conv2d<float, D>>(4, 2, 3, nn::ConvOptions{.padding = 1}, 10));
+      mri::UnrolledOptions o;
+      o.steps = 2;
+      o.cg = CgOptions{6, 0, 0};
+      o.smoothing.placement = placement;
+      o.smoothing.sigma = 0.05;
+      o.smoothing.samples = 3;
+      mri::Unrolled<float, D> net(denoiser, o);
+      // RS-E2E: every noisy sample's reconstruction (k-space noise), not only their mean.
+      return placement == mri::Smoothing::whole_model ? net.reconstruct_samples(sense(s, m), y)
+                                                      : net.reconstruct(sense(s, m), y);
+    };
   };
-  compare("Unrolled SMUG", reconstruct, 1e-4, Tensor<Zf>::randn({2, 3, 12, 10}, 11), maps(), mask());
+  const auto y = Tensor<Zf>::randn({2, 3, 12, 10}, 11);
+  compare("Unrolled SMUG", reconstruct(mri::Smoothing::denoiser), 1e-4, y, maps(), mask());
+  compare("Unrolled RS-E2E samples", reconstruct(mri::Smoothing::whole_model), 1e-4, y, maps(), mask());
 }

@@ -153,6 +153,16 @@ TEST_CASE("Unrolled: RS-E2E averages MoDL over noisy sampled k-space; K = 0 retu
   }
   const double sampled = sum(real(p.a.mask())).item() * 2;  // 2 images
   CHECK(energy == doctest::Approx(2 * 0.05 * 0.05 * sampled).epsilon(0.1));
+  // The per-sample reconstructions (RS-E2E's training view) average to the reconstruction.
+  rs.options().steps = 2;
+  rs.options().smoothing.samples = 3;
+  rs.reseed(9);
+  const auto samples = rs.reconstruct_samples(p.a, p.y);
+  rs.reseed(9);
+  CHECK(samples.size(0) == 3 * p.y.size(0));
+  CHECK(max_abs_diff(mri::mean_samples(samples, 3), rs.reconstruct(p.a, p.y)) < 1e-12);
+  CHECK(max_abs_diff(samples.slice(0, 0, 2), samples.slice(0, 2, 4)) > 1e-6);
+  CHECK_THROWS_WITH_AS(modl.reconstruct_samples(p.a, p.y), doctest::Contains("whole-model"), Error);
   // k-space RS-E2E needs the measurements, not A^H y.
   CHECK_THROWS_WITH_AS(rs.reconstruct_from_image(p.a, p.a.adjoint(p.y)), doctest::Contains("measurements"), Error);
   modl.options().steps = 0;

@@ -145,25 +145,34 @@ class Unrolled : public nn::Module<R, D> {
   // The reconstruction from multi-coil k-space y [B, C, H, W].
   Image reconstruct(const SenseOp<C, D>& a, const Image& y, Trace* trace = nullptr) {
     const SmoothingOptions& sm = options_.smoothing;
-    const std::uint64_t key = next_key();
-    if (sm.placement == Smoothing::whole_model && sm.rs_e2e_noise == RsE2ENoise::kspace && sigma() > 0) {
-      const std::int64_t s = sm.samples;
-      const Image ys = tile_samples(y, s);
-      const SenseOp<C, D> as = a.repeated(s);
-      const Image ahy = as.adjoint(add(ys, mul(as.mask(), complex_gaussian_noise<R, D>(ys.shape(), sm.sigma, key))));
-      return mean_samples(unroll(as, ahy, ahy, key, trace, /*smooth=*/false), s);
-    }
+    if (sm.placement == Smoothing::whole_model) return mean_samples(reconstruct_samples(a, y, trace), sm.samples);
     const Image ahy = a.adjoint(y);
-    return from_adjoint(a, ahy, trace, key);
+    return unroll(a, ahy, ahy, next_key(), trace, sm.placement != Smoothing::none);
+  }
+
+  // RS-E2E's S noisy reconstructions before their average, [S B, H, W] (sample i of image j at i B + j):
+  // its training loss compares each one with a reference (spec 3.1).
+  Image reconstruct_samples(const SenseOp<C, D>& a, const Image& y, Trace* trace = nullptr) {
+    const SmoothingOptions& sm = options_.smoothing;
+    TRUSTML_CHECK(sm.placement == Smoothing::whole_model, "mri::Unrolled::reconstruct_samples",
+                  "needs whole-model smoothing (RS-E2E)");
+    const std::uint64_t key = next_key();
+    const SenseOp<C, D> as = a.repeated(sm.samples);
+    const Image ys = tile_samples(y, sm.samples);
+    if (sm.rs_e2e_noise == RsE2ENoise::image) return image_noise_samples(as, as.adjoint(ys), key, trace);
+    const Image ahy = as.adjoint(add(ys, mul(as.mask(), complex_gaussian_noise<R, D>(ys.shape(), sm.sigma, key))));
+    return unroll(as, ahy, ahy, key, trace, /*smooth=*/false);
   }
 
   // The reconstruction from the image-domain input x_0 = A^H y [B, H, W], which also serves as A^H y in
   // every data-consistency step (the ICASSP attack perturbs it).
   Image reconstruct_from_image(const SenseOp<C, D>& a, const Image& ahy, Trace* trace = nullptr) {
     const SmoothingOptions& sm = options_.smoothing;
-    TRUSTML_CHECK(!(sm.placement == Smoothing::whole_model && sm.rs_e2e_noise == RsE2ENoise::kspace && sigma() > 0),
-                  "mri::Unrolled", "RS-E2E with k-space noise needs the measurements: call reconstruct(A, y)");
-    return from_adjoint(a, ahy, trace, next_key());
+    if (sm.placement != Smoothing::whole_model) return unroll(a, ahy, ahy, next_key(), trace, sm.placement != Smoothing::none);
+    TRUSTML_CHECK(sm.rs_e2e_noise == RsE2ENoise::image || sigma() == 0, "mri::Unrolled",
+                  "RS-E2E with k-space noise needs the measurements: call reconstruct(A, y)");
+    const std::int64_t s = sm.samples;
+    return mean_samples(image_noise_samples(a.repeated(s), tile_samples(ahy, s), next_key(), trace), s);
   }
 
  private:
@@ -171,17 +180,10 @@ class Unrolled : public nn::Module<R, D> {
 
   std::uint64_t next_key() { return options_.smoothing.seed * 0x9E3779B97F4A7C15ull + ++calls_; }
 
-  Image from_adjoint(const SenseOp<C, D>& a, const Image& ahy, Trace* trace, std::uint64_t key) {
-    const SmoothingOptions& sm = options_.smoothing;
-    if (sm.placement == Smoothing::whole_model) {  // image-domain RS-E2E (k-space RS-E2E handled above)
-      const std::int64_t s = sm.samples;
-      const SenseOp<C, D> as = a.repeated(s);
-      const Image ahys = tile_samples(ahy, s);
-      const Channels clean = to_channels(ahys);
-      const Channels x0 = clip(add(clean, noise(clean.shape(), key, 0)));
-      return mean_samples(unroll(as, ahys, from_channels(x0), key, trace, false), s);
-    }
-    return unroll(a, ahy, ahy, key, trace, sm.placement != Smoothing::none);
+  // Image-domain RS-E2E on a tiled batch: MoDL from clip(x_0 + eta_i) with the clean A^H y in every DC step.
+  Image image_noise_samples(const SenseOp<C, D>& as, const Image& ahys, std::uint64_t key, Trace* trace) {
+    const Channels clean = to_channels(ahys);
+    return unroll(as, ahys, from_channels(clip(add(clean, noise(clean.shape(), key, 0)))), key, trace, false);
   }
 
   Channels clip(const Channels& x) const {
