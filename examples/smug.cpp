@@ -349,11 +349,9 @@ int main(int argc, char** argv) {
       m.net->reseed(s.seed);
       return in_batches(y, batch, [&](const Image& yb) { return m.net->reconstruct(op, yb); });
     };
-    nlohmann::json table;
     std::map<std::string, std::map<std::string, Score>> scores;
     auto record = [&](const std::string& method, const std::string& row, const Image& recon) {
       scores[method][row] = score(recon, test_set.x_star);
-      table[row][method] = scores[method][row].json();
       std::cerr << "  " << row << " " << method << ": PSNR " << scores[method][row].psnr.mean() << " dB, SSIM "
                 << scores[method][row].ssim.mean() << "\n";
     };
@@ -486,6 +484,9 @@ int main(int argc, char** argv) {
       for (const char* required : {"modl_beats_cg_sense_beats_zero_filled", "attack_costs_modl_2db",
                                    "smug_robust_gain_1db", "smug_clean_within_1_5db", "smug_beats_rs_e2e_under_attack"})
         checks_passed = checks_passed && checks[required].get<bool>();
+    nlohmann::json table;  // row -> method -> scores
+    for (const auto& [method, rows] : scores)
+      for (const auto& [row, sc] : rows) table[row][method] = sc.json();
     nlohmann::json result = {{"example", "smug"},
                              {"quick", quick},
                              {"size", s.size},

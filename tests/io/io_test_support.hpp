@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <complex>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <trustml/io/array.hpp>
@@ -13,6 +15,13 @@
 #include "support/temp_dir.hpp"
 
 namespace tests {
+
+// Distinct complex values (no two equal), so that any transposition of a layout shows.
+inline std::vector<std::complex<float>> distinct_values(std::int64_t n) {
+  std::vector<std::complex<float>> v;
+  for (std::int64_t i = 0; i < n; ++i) v.emplace_back(0.5f * static_cast<float>(i) + 1, -static_cast<float>(i) * 0.25f);
+  return v;
+}
 
 template <class T>
 trustml::io::Array make_array(std::string name, trustml::io::DType dtype, std::vector<std::int64_t> shape,

@@ -22,13 +22,6 @@ using cf = std::complex<float>;
 
 namespace {
 
-// Distinct values (no two equal), so that any transposition of the layout shows.
-std::vector<cf> distinct_values(std::int64_t n) {
-  std::vector<cf> v;
-  for (std::int64_t i = 0; i < n; ++i) v.emplace_back(0.5f * static_cast<float>(i) + 1, -static_cast<float>(i) * 0.25f);
-  return v;
-}
-
 std::array<std::int64_t, 16> bart_dims(std::initializer_list<std::int64_t> leading) {
   std::array<std::int64_t, 16> dims;
   dims.fill(1);
@@ -61,7 +54,7 @@ TEST_CASE("write_cfl and read_cfl round trip ranks 1 to 5 bit for bit") {
   const std::vector<Shape> shapes = {Shape{7}, Shape{3, 4}, Shape{2, 3, 4}, Shape{2, 1, 3, 5}, Shape{2, 3, 1, 2, 4}};
   for (const Shape& shape : shapes) {
     CAPTURE(shape);
-    const auto tensor = Tensor<cf>::from_vector(distinct_values(shape.numel()), shape);
+    const auto tensor = Tensor<cf>::from_vector(tests::distinct_values(shape.numel()), shape);
     fs::path base = dir.path() / "rank";
     base += std::to_string(shape.rank);
     write_cfl(base, tensor);
@@ -92,7 +85,7 @@ TEST_CASE("write_cfl narrows complex<double> and gives real tensors an imaginary
 
 TEST_CASE("write_cfl writes a strided view in its logical order") {
   tests::TempDir dir;
-  const auto tensor = Tensor<cf>::from_vector(distinct_values(24), Shape{2, 3, 4});
+  const auto tensor = Tensor<cf>::from_vector(tests::distinct_values(24), Shape{2, 3, 4});
   const auto view = tensor.permute({2, 0, 1});  // [4, 2, 3], not contiguous
   REQUIRE_FALSE(view.is_contiguous());
   write_cfl(dir.path() / "v", view);
@@ -127,7 +120,7 @@ TEST_CASE("write_cfl writes BART's bytes: column-major data and a 16-size header
 
 TEST_CASE("explicit BART dimensions keep meaningful singletons through a round trip") {
   tests::TempDir dir;
-  const auto tensor = Tensor<cf>::from_vector(distinct_values(6), Shape{2, 3});
+  const auto tensor = Tensor<cf>::from_vector(tests::distinct_values(6), Shape{2, 3});
   // x = 3, one coil at dimension 3, two maps at dimension 4.
   write_cfl(dir.path() / "m", tensor, {3, 1, 1, 1, 2});
   CHECK(tests::read_bytes(dir.path() / "m.hdr") == "# Dimensions\n3 1 1 1 2 1 1 1 1 1 1 1 1 1 1 1 \n");
@@ -145,22 +138,22 @@ TEST_CASE("explicit BART dimensions keep meaningful singletons through a round t
 
   // Trailing BART singletons are dropped from the shape; BART's batch dimension 15 would give rank
   // 16, so then every singleton goes.
-  write_cfl(dir.path() / "lead", Tensor<cf>::from_vector(distinct_values(4), Shape{1, 4}));
+  write_cfl(dir.path() / "lead", Tensor<cf>::from_vector(tests::distinct_values(4), Shape{1, 4}));
   CHECK(read_cfl(dir.path() / "lead").data.shape() == Shape{4});
   std::vector<std::int64_t> batch(16, 1);
   batch[0] = 2;
   batch[3] = 3;
   batch[15] = 4;
-  write_cfl(dir.path() / "batch", Tensor<cf>::from_vector(distinct_values(24), Shape{24}), batch);
+  write_cfl(dir.path() / "batch", Tensor<cf>::from_vector(tests::distinct_values(24), Shape{24}), batch);
   const CflArray b = read_cfl(dir.path() / "batch");
   CHECK(b.data.shape() == Shape{4, 3, 2});
   CHECK(b.dims[15] == 4);
-  CHECK(b.data.to_vector() == distinct_values(24));
+  CHECK(b.data.to_vector() == tests::distinct_values(24));
 }
 
 TEST_CASE("read_cfl and write_cfl take the base name or either file's name") {
   tests::TempDir dir;
-  const auto tensor = Tensor<cf>::from_vector(distinct_values(3), Shape{3});
+  const auto tensor = Tensor<cf>::from_vector(tests::distinct_values(3), Shape{3});
   write_cfl(dir.path() / "scan.v1.cfl", tensor);
   CHECK(fs::exists(dir.path() / "scan.v1.hdr"));
   CHECK(fs::exists(dir.path() / "scan.v1.cfl"));
@@ -239,7 +232,7 @@ TEST_CASE("read_cfl names the file and what is wrong") {
 
 TEST_CASE("read_cfl survives every single-byte corruption of a header") {
   tests::TempDir dir;
-  write_cfl(dir.path() / "good", Tensor<cf>::from_vector(distinct_values(2), Shape{2}));
+  write_cfl(dir.path() / "good", Tensor<cf>::from_vector(tests::distinct_values(2), Shape{2}));
   const std::string header = tests::read_bytes(dir.path() / "good.hdr");
   fs::copy_file(dir.path() / "good.cfl", dir.path() / "bad.cfl");
   // Errors name bad.hdr or bad.cfl (a size that no longer matches the data), both "<dir>/bad.".
@@ -260,7 +253,7 @@ TEST_CASE("read_cfl survives every single-byte corruption of a header") {
 TEST_CASE("write_cfl refuses what a .cfl cannot hold and keeps the old files") {
   tests::TempDir dir;
   const fs::path base = dir.path() / "keep";
-  const auto tensor = Tensor<cf>::from_vector(distinct_values(6), Shape{2, 3});
+  const auto tensor = Tensor<cf>::from_vector(tests::distinct_values(6), Shape{2, 3});
   write_cfl(base, tensor);
   const std::string old_hdr = tests::read_bytes(dir.path() / "keep.hdr");
   tests::check_error(
@@ -311,7 +304,7 @@ TEST_CASE("BART reads what write_cfl writes and write_cfl's reader reads BART's 
   CHECK(std::system(("bart nrmse -t 0 '" + d + "/ph' '" + d + "/changed' > /dev/null 2>&1").c_str()) != 0);
 
   // A tensor [3, 4, 5] is BART [5, 4, 3]; BART doubles it and trustml reads the result.
-  const auto tensor = Tensor<cf>::from_vector(distinct_values(60), Shape{3, 4, 5});
+  const auto tensor = Tensor<cf>::from_vector(tests::distinct_values(60), Shape{3, 4, 5});
   write_cfl(dir.path() / "t", tensor);
   CHECK(command_output("bart show -d 0 '" + d + "/t'", scratch) == "5\n");
   CHECK(command_output("bart show -d 2 '" + d + "/t'", scratch) == "3\n");

@@ -21,12 +21,6 @@ using cf = std::complex<float>;
 
 namespace {
 
-std::vector<cf> distinct_values(std::int64_t n) {
-  std::vector<cf> v;
-  for (std::int64_t i = 0; i < n; ++i) v.emplace_back(static_cast<float>(i) + 0.5f, -2.0f * static_cast<float>(i));
-  return v;
-}
-
 // A file with one dataset `name` of `type` and `dims`, filled from `data` (memory type `memory`),
 // written with HDF5 directly, as h5py or another tool would.
 void write_h5(const fs::path& path, const char* name, hid_t type, hid_t memory, const std::vector<hsize_t>& dims,
@@ -58,7 +52,7 @@ void check_kspace_error(const fs::path& path, const std::string& fragment) {
 TEST_CASE("write_fastmri_kspace and the readers round trip k-space and the RSS image") {
   tests::TempDir dir;
   const fs::path file = dir.path() / "file1000001.h5";
-  const auto kspace = Tensor<cf>::from_vector(distinct_values(2 * 3 * 4 * 5), Shape{2, 3, 4, 5});
+  const auto kspace = Tensor<cf>::from_vector(tests::distinct_values(2 * 3 * 4 * 5), Shape{2, 3, 4, 5});
   std::vector<float> rss_values(2 * 4 * 4);
   for (std::size_t i = 0; i < rss_values.size(); ++i) rss_values[i] = 0.125f * static_cast<float>(i);
   const auto rss = Tensor<float>::from_vector(rss_values, Shape{2, 4, 4});
@@ -91,7 +85,7 @@ TEST_CASE("write_fastmri_kspace and the readers round trip k-space and the RSS i
 TEST_CASE("read_fastmri_kspace reads single-coil, float64 and (..., 2) float layouts") {
   tests::TempDir dir;
   const fs::path file = dir.path() / "k.h5";
-  const std::vector<cf> values = distinct_values(24);
+  const std::vector<cf> values = tests::distinct_values(24);
 
   // Single-coil [slices, H, W] (fastMRI's knee single-coil files) gets coils = 1.
   const hid_t c64 = complex_type(H5T_IEEE_F32LE);
@@ -131,7 +125,7 @@ TEST_CASE("read_fastmri_dataset_real reads floats and integers of any rank") {
 TEST_CASE("the fastMRI readers name the file and the dataset in every error") {
   tests::TempDir dir;
   const fs::path file = dir.path() / "bad.h5";
-  const std::vector<cf> values = distinct_values(8);
+  const std::vector<cf> values = tests::distinct_values(8);
   const hid_t c64 = complex_type(H5T_IEEE_F32LE);
 
   write_h5(file, "kspace", c64, c64, {2, 4}, values.data());
@@ -176,7 +170,7 @@ TEST_CASE("write_fastmri_kspace refuses wrong shapes and keeps the old file") {
   tests::TempDir dir;
   const fs::path file = dir.path() / "keep.h5";
   tests::write_bytes(file, "old contents");
-  const auto kspace = Tensor<cf>::from_vector(distinct_values(8), Shape{2, 1, 2, 2});
+  const auto kspace = Tensor<cf>::from_vector(tests::distinct_values(8), Shape{2, 1, 2, 2});
   tests::check_error(
       [&] {
         write_fastmri_kspace(file, kspace.reshape(Shape{2, 4}));

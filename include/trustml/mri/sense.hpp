@@ -93,9 +93,14 @@ class SenseOp {
   // (fused_normal below) that equals normal() up to rounding and takes a fraction of its time;
   // otherwise, and on other devices, it is normal().
   LinearMap<T, D> normal_map() const {
-    return [op = *this](const Tensor<T, D>& x) {
-      return op.fused_normal_applies(x) ? op.fused_normal(x) : op.normal(x);
-    };
+    if constexpr (std::is_same_v<D, Cpu>) {
+      if (height() % 2 == 0 && width() % 2 == 0)  // the checkerboard below needs even sizes
+        // The mask's sampled columns are found once, for all of CG's iterations.
+        return [op = *this, columns = sampled_columns()](const Tensor<T, D>& x) {
+          return op.fused_normal_applies(x) ? op.fused_normal(x, columns) : op.normal(x);
+        };
+    }
+    return [op = *this](const Tensor<T, D>& x) { return op.normal(x); };
   }
 
  private:
@@ -112,15 +117,27 @@ class SenseOp {
                   "a batch of ", b, " does not match maps shape ", maps_.shape(), " and mask shape ", mask_.shape());
   }
 
-  // The fused path needs the CPU, even H and W (for the checkerboard below) and no tape: it is not a
-  // recorded op, so it must not run where a gradient could flow through it.
+  // The fused path (CPU, even H and W: see normal_map) needs no tape: it is not a recorded op, so it
+  // must not run where a gradient could flow through it.
   bool fused_normal_applies(const Tensor<T, D>& x) const {
-    if constexpr (!std::is_same_v<D, Cpu>) {
-      return false;
-    } else {
-      return height() % 2 == 0 && width() % 2 == 0 &&
-             !(autograd::grad_enabled() && (x.requires_grad() || maps_.requires_grad() || mask_.requires_grad()));
+    return !(autograd::grad_enabled() && (x.requires_grad() || maps_.requires_grad() || mask_.requires_grad()));
+  }
+
+  // For each mask slice [1 or B, 1 or C], the k-space columns it samples (any nonzero entry), ascending.
+  std::vector<std::vector<int>> sampled_columns() const {
+    const Tensor<T, D> mask = mask_.contiguous();
+    const std::int64_t n0 = height(), n1 = width(), plane = n0 * n1;
+    std::vector<std::vector<int>> columns(static_cast<std::size_t>(mask.size(0) * mask.size(1)));
+    for (std::size_t k = 0; k < columns.size(); ++k) {
+      const T* mk = mask.data() + static_cast<std::int64_t>(k) * plane;
+      for (std::int64_t j = 0; j < n1; ++j)
+        for (std::int64_t i = 0; i < n0; ++i)
+          if (mk[i * n1 + j] != T(0)) {
+            columns[k].push_back(static_cast<int>(j));
+            break;
+          }
     }
+    return columns;
   }
 
   // A^H A x in one pass per coil, for the CPU. Three facts make it cheap:
@@ -139,7 +156,7 @@ class SenseOp {
     return T(a.real() * b.real() - a.imag() * b.imag(), a.real() * b.imag() + a.imag() * b.real());
   }
 
-  Tensor<T, D> fused_normal(const Tensor<T, D>& x) const {
+  Tensor<T, D> fused_normal(const Tensor<T, D>& x, const std::vector<std::vector<int>>& columns) const {
     check_batch(x, 3, "SenseOp::normal", "an image batch [B, H, W]");
     using C = std::complex<Real>;
     const Tensor<T, D> maps = maps_.contiguous(), mask = mask_.contiguous(), xc = x.contiguous();
@@ -148,17 +165,6 @@ class SenseOp {
     const C* s = reinterpret_cast<const C*>(maps.data());
     const C* m = reinterpret_cast<const C*>(mask.data());
     const C* xs = reinterpret_cast<const C*>(xc.data());
-    // The k-space columns each mask slice samples (any nonzero entry).
-    std::vector<std::vector<int>> columns(static_cast<std::size_t>(mask_sets * mask_coils));
-    for (std::size_t k = 0; k < columns.size(); ++k) {
-      const C* mk = m + static_cast<std::int64_t>(k) * plane;
-      for (std::int64_t j = 0; j < n1; ++j)
-        for (std::int64_t i = 0; i < n0; ++i)
-          if (mk[i * n1 + j] != C(0)) {
-            columns[k].push_back(static_cast<int>(j));
-            break;
-          }
-    }
     auto work = Tensor<T, D>::empty(Shape{batch, coils, n0, n1});
     auto out = Tensor<T, D>::empty(x.shape());
     if (x.numel() == 0) return out;
