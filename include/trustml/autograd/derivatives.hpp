@@ -238,8 +238,11 @@ TRUSTML_RULE(max_pool2d, both) {
   if (!grad_enabled()) {
     auto dx = G::empty(shape);
     const auto g = c.grad.contiguous_data();
-    K::for_each(planes, ops::MaxPoolGradPlane<V>{ops::dptr(x), ops::dptr(y), ops::dptr(g), ops::dptr(dx), c.attrs},
-                shape[2] * shape[3]);
+    if constexpr (K::per_element_threads)
+      K::for_each(dx.numel(), ops::MaxPoolGradPixel<V>{ops::dptr(x), ops::dptr(y), ops::dptr(g), ops::dptr(dx), c.attrs});
+    else
+      K::for_each(planes, ops::MaxPoolGradPlane<V>{ops::dptr(x), ops::dptr(y), ops::dptr(g), ops::dptr(dx), c.attrs},
+                  shape[2] * shape[3]);
     return grads(dx);
   }
   auto argmax = Tensor<std::int64_t, typename G::device_type>::empty(Shape{planes, windows});

@@ -7,6 +7,7 @@
 // bucket. `Backend` supplies the raw calls:
 //
 //   struct Backend {
+//     static constexpr const char* call = "...";  // the raw allocation, named in out-of-memory errors
 //     static void* allocate(std::size_t bytes);   // nullptr when out of memory
 //     static void release(void* p) noexcept;
 //   };
@@ -70,7 +71,7 @@ class BlockCache {
         p = Backend::allocate(size);
       }
       if (!p)
-        detail::fail(device_, "allocation of ", size, " bytes failed: out of memory (", stats_.bytes_in_use,
+        detail::fail(device_, Backend::call, " of ", size, " bytes failed: out of memory (", stats_.bytes_in_use,
                      " bytes in use by tensors, cache emptied)");
       ++stats_.backend_allocations;
     }

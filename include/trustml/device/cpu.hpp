@@ -28,6 +28,7 @@ namespace trustml {
 // Aligned operator new and delete for the block cache (64 bytes: a cache line, and what AVX-512
 // loads like).
 struct CpuHeapBackend {
+  static constexpr const char* call = "aligned operator new";
   static constexpr std::size_t alignment = 64;
   static void* allocate(std::size_t bytes) {
     return ::operator new(bytes, std::align_val_t{alignment}, std::nothrow);

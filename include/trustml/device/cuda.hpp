@@ -58,6 +58,7 @@ struct value<std::complex<R>> {
 // cudaMalloc and cudaFree for the block cache. cudaFree waits for the device to finish, so blocks
 // still used by queued work are freed safely; a failed cudaMalloc reports out of memory as nullptr.
 struct CudaMallocBackend {
+  static constexpr const char* call = "cudaMalloc";
   static void* allocate(std::size_t bytes) {
     void* p = nullptr;
     const cudaError_t status = cudaMalloc(&p, bytes);

@@ -134,6 +134,26 @@ struct PerturbedChannel {
   }
 };
 
+// PerturbedChannel with one element per call (i indexes [batch, out_h, out_w]), for GPUs.
+template <class V>
+struct PerturbedElement : PerturbedChannel<V> {
+  TRUSTML_HD void operator()(std::int64_t i) const {
+    const PerturbedChannel<V>& p = *this;
+    V v = p.kept[i];
+    if (p.tap < 0) {
+      p.out[i] = v + p.step;
+      return;
+    }
+    const std::int64_t plane = p.out_h * p.out_w, b = i / plane, y = (i % plane) / p.out_w, x = i % p.out_w;
+    const std::int64_t c = p.tap / (p.kernel_h * p.kernel_w), ky = (p.tap / p.kernel_w) % p.kernel_h;
+    const std::int64_t iy = y * p.stride_h - p.pad_h + ky * p.dilation_h;
+    const std::int64_t ix = x * p.stride_w - p.pad_w + (p.tap % p.kernel_w) * p.dilation_w;
+    if (iy >= 0 && iy < p.in_h && ix >= 0 && ix < p.in_w)
+      v += p.step * p.input[((b * p.in_channels + c) * p.in_h + iy) * p.in_w + ix];
+    p.out[i] = v;
+  }
+};
+
 // Layers that act on every channel (every feature) on its own, so a change confined to one
 // channel stays there: activations, pooling, flattening.
 template <class T, class D>
@@ -207,7 +227,10 @@ class ChannelDelta {
     auto f = geometry_;
     f.kept = ops::dptr(kept_channel), f.input = ops::dptr(kept_[l_]), f.out = ops::dptr(changed);
     f.tap = is_bias ? -1 : index % taps, f.step = step;
-    kernels::Kernels<D>::for_each(kept_channel.size(0), f, kept_channel.numel() / kept_channel.size(0));
+    if constexpr (kernels::Kernels<D>::per_element_threads)
+      kernels::Kernels<D>::for_each(kept_channel.numel(), detail::PerturbedElement<value_t<T, D>>{f});
+    else
+      kernels::Kernels<D>::for_each(kept_channel.size(0), f, kept_channel.numel() / kept_channel.size(0));
     std::int64_t width = 1;  // the changed channel's columns once flattened
     const std::size_t end = mixing_ ? *mixing_ : resume_;
     for (std::size_t k = l_ + 1; k < end; ++k) {

@@ -44,6 +44,11 @@ struct GemmArgs {
 //   for_each(n, f, work)                       f(i) for i in [0, n), concurrently: gathers, scatters, im2col;
 //                                              work = elements each f(i) touches (decides threading on the CPU)
 //   gemm(GemmArgs<T>)                          batched GEMM
+//   per_element_threads                        constexpr bool: true where f(i) runs one thread each
+//                                              (a GPU). Ops whose CPU functors walk a whole row or
+//                                              plane per call (im2col, col2im, pooling) launch
+//                                              element-wise functors there instead: a few hundred
+//                                              long-running threads leave a GPU idle.
 template <class D>
 struct Kernels {
   template <class... Args>

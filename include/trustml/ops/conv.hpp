@@ -7,9 +7,10 @@
 // (per group), and conv_transpose2d is that GEMM transposed followed by col2im, so matmul does the
 // heavy work and both get every order of derivative from the rules of im2col, col2im and matmul.
 //
-// The kernels are written row-wise: one functor call fills (im2col) or gathers (col2im) a whole
-// output row, so the inner loop runs over contiguous memory, and no two calls write the same
-// element (no atomics, deterministic sums) on any device.
+// The CPU kernels are written row-wise: one functor call fills (im2col) or gathers (col2im) a whole
+// output row, so the inner loop runs over contiguous memory. A GPU gets one call per output element
+// instead (Kernels<D>::per_element_threads), which adds in the same order. On every device no two
+// calls write the same element: no atomics, and sums identical across devices.
 #pragma once
 
 #include <cstdint>
@@ -171,13 +172,61 @@ struct Col2imPlane {
   }
 };
 
+// im2col with one column-matrix element per call (i indexes the matrix in its layout), for GPUs.
+template <class V>
+struct Im2colElement {
+  const V* x;
+  V* out;
+  Window2d win;
+  V pad;
+  TRUSTML_HD void operator()(std::int64_t i) const {
+    const Window2d k = win;
+    const std::int64_t lh = k.lh(), lw = k.lw(), taps = k.kh * k.kw;
+    const std::int64_t ow = i % lw, oh = (i / lw) % lh, row = i / (lh * lw);
+    // row = plane * taps + tap, or with the batch in the columns (c * taps + tap) * N + n.
+    const std::int64_t tap = k.batch_in_columns ? (row / k.batch) % taps : row % taps;
+    const std::int64_t plane =
+        k.batch_in_columns ? (row % k.batch) * k.channels + row / (k.batch * taps) : row / taps;
+    const std::int64_t ih = oh * k.sh - k.ph + (tap / k.kw) * k.dh, iw = ow * k.sw - k.pw + (tap % k.kw) * k.dw;
+    out[i] = ih >= 0 && ih < k.h && iw >= 0 && iw < k.w ? x[(plane * k.h + ih) * k.w + iw] : pad;
+  }
+};
+
+// col2im with one image pixel per call, for GPUs: the column entries read from the pixel, added tap
+// by tap as Col2imPlane adds them.
+template <class V>
+struct Col2imPixel {
+  const V* cols;
+  V* out;
+  Window2d win;
+  TRUSTML_HD void operator()(std::int64_t i) const {
+    const Window2d k = win;
+    const std::int64_t lh = k.lh(), lw = k.lw();
+    const std::int64_t iw = i % k.w, ih = (i / k.w) % k.h, plane = i / (k.h * k.w);
+    V sum = V(0);
+    for (std::int64_t ki = 0; ki < k.kh; ++ki) {
+      const std::int64_t y = ih + k.ph - ki * k.dh;  // oh * sh when this tap of block row oh reads the pixel
+      if (y < 0 || y % k.sh != 0 || y / k.sh >= lh) continue;
+      for (std::int64_t kj = 0; kj < k.kw; ++kj) {
+        const std::int64_t x = iw + k.pw - kj * k.dw;
+        if (x < 0 || x % k.sw != 0 || x / k.sw >= lw) continue;
+        sum += cols[k.column_row(plane, ki, kj, y / k.sh) + x / k.sw];
+      }
+    }
+    out[i] = sum;
+  }
+};
+
 template <class T, class D>
 Tensor<T, D> run_im2col(const Tensor<T, D>& x, const Window2d& win, T pad_value) {
   const std::int64_t n = x.size(0), c = x.size(1), lh = win.lh(), lw = win.lw(), taps = win.kh * win.kw;
   auto out = Tensor<T, D>::empty(win.batch_in_columns ? Shape{c * taps, n * lh * lw} : Shape{n, c * taps, lh * lw});
   const auto src = x.contiguous_data();
-  Kernels<D>::for_each(n * c * taps, Im2colTap<value_t<T, D>>{dptr(src), dptr(out), win, device_value<T, D>(pad_value)},
-                       lh * lw);
+  using V = value_t<T, D>;
+  if constexpr (Kernels<D>::per_element_threads)
+    Kernels<D>::for_each(out.numel(), Im2colElement<V>{dptr(src), dptr(out), win, device_value<T, D>(pad_value)});
+  else
+    Kernels<D>::for_each(n * c * taps, Im2colTap<V>{dptr(src), dptr(out), win, device_value<T, D>(pad_value)}, lh * lw);
   return record<Op::im2col>(out, Im2colAttr<T>{win, pad_value}, x);
 }
 
@@ -187,8 +236,11 @@ Tensor<T, D> run_col2im(const Tensor<T, D>& cols, const Window2d& win) {
   const std::int64_t c = win.batch_in_columns ? win.channels : cols.size(1) / (win.kh * win.kw);
   auto out = Tensor<T, D>::empty(Shape{n, c, win.h, win.w});
   const auto src = cols.contiguous_data();
-  Kernels<D>::for_each(n * c, Col2imPlane<value_t<T, D>>{dptr(src), dptr(out), win},
-                       win.kh * win.kw * win.lh() * win.lw());
+  if constexpr (Kernels<D>::per_element_threads)
+    Kernels<D>::for_each(out.numel(), Col2imPixel<value_t<T, D>>{dptr(src), dptr(out), win});
+  else
+    Kernels<D>::for_each(n * c, Col2imPlane<value_t<T, D>>{dptr(src), dptr(out), win},
+                         win.kh * win.kw * win.lh() * win.lw());
   return record<Op::col2im>(out, win, cols);
 }
 

@@ -75,8 +75,26 @@ TRUSTML_HD std::int64_t first_max_tap(const V* image, const Window2d& k, std::in
   return -1;  // not reached: `best` is one of the window's values
 }
 
-// The maxima of one row of windows per call (r indexes the [N * C, Ho] output rows); a NaN in a
-// window is its maximum, as in PyTorch; padding never wins.
+// The maximum of window (oh, ow) of `image`, whose taps inside the image span rows `rows`; a NaN
+// in the window is its maximum, as in PyTorch; padding never wins.
+template <class V>
+TRUSTML_HD V window_max(const V* image, const Window2d& k, const TapRange& rows, std::int64_t oh, std::int64_t ow) {
+  const std::int64_t w0 = ow * k.sw - k.pw;
+  const TapRange cols = taps_inside(w0, k.dw, k.kw, k.w);
+  V best = image[(oh * k.sh - k.ph + rows.lo * k.dh) * k.w + w0 + cols.lo * k.dw];
+  bool nan = false;
+  for (std::int64_t ki = rows.lo; ki < rows.hi; ++ki) {
+    const V* row = image + (oh * k.sh - k.ph + ki * k.dh) * k.w + w0;
+    for (std::int64_t kj = cols.lo; kj < cols.hi; ++kj) {
+      const V v = row[kj * k.dw];
+      nan |= v != v;
+      best = std::max(best, v);
+    }
+  }
+  return nan ? std::numeric_limits<V>::quiet_NaN() : best;
+}
+
+// The maxima of one row of windows per call (r indexes the [N * C, Ho] output rows).
 template <class V>
 struct MaxPoolRow {
   const V* x;
@@ -87,21 +105,21 @@ struct MaxPoolRow {
     const std::int64_t lh = k.lh(), lw = k.lw(), oh = r % lh;
     const V* image = x + (r / lh) * k.h * k.w;
     const TapRange rows = taps_inside(oh * k.sh - k.ph, k.dh, k.kh, k.h);
-    for (std::int64_t ow = 0; ow < lw; ++ow) {
-      const std::int64_t w0 = ow * k.sw - k.pw;
-      const TapRange cols = taps_inside(w0, k.dw, k.kw, k.w);
-      V best = image[(oh * k.sh - k.ph + rows.lo * k.dh) * k.w + w0 + cols.lo * k.dw];
-      bool nan = false;
-      for (std::int64_t ki = rows.lo; ki < rows.hi; ++ki) {
-        const V* row = image + (oh * k.sh - k.ph + ki * k.dh) * k.w + w0;
-        for (std::int64_t kj = cols.lo; kj < cols.hi; ++kj) {
-          const V v = row[kj * k.dw];
-          nan |= v != v;
-          best = std::max(best, v);
-        }
-      }
-      out[r * lw + ow] = nan ? std::numeric_limits<V>::quiet_NaN() : best;
-    }
+    for (std::int64_t ow = 0; ow < lw; ++ow) out[r * lw + ow] = window_max(image, k, rows, oh, ow);
+  }
+};
+
+// The maximum of one window per call (o indexes the [N * C, Ho, Wo] output), for GPUs.
+template <class V>
+struct MaxPoolElement {
+  const V* x;
+  V* out;
+  Window2d win;
+  TRUSTML_HD void operator()(std::int64_t o) const {
+    const Window2d k = win;
+    const std::int64_t lh = k.lh(), lw = k.lw(), ow = o % lw, oh = (o / lw) % lh;
+    const TapRange rows = taps_inside(oh * k.sh - k.ph, k.dh, k.kh, k.h);
+    out[o] = window_max(x + (o / (lh * lw)) * k.h * k.w, k, rows, oh, ow);
   }
 };
 
@@ -176,6 +194,35 @@ struct MaxPoolGradPlane {
   }
 };
 
+// The gradient of max_pool2d for one input pixel per call, for GPUs: the g of every window whose
+// first maximum the pixel is, added in the order of MaxPoolGradPlane (block rows, then columns).
+template <class V>
+struct MaxPoolGradPixel {
+  const V* x;
+  const V* y;
+  const V* g;
+  V* dx;
+  Window2d win;
+  TRUSTML_HD void operator()(std::int64_t i) const {
+    const Window2d k = win;
+    const std::int64_t lh = k.lh(), lw = k.lw(), iw = i % k.w, ih = (i / k.w) % k.h, plane = i / (k.h * k.w);
+    const V* image = x + plane * k.h * k.w;
+    V sum = V(0);
+    for (std::int64_t ki = k.kh - 1; ki >= 0; --ki) {  // block rows ascending
+      const std::int64_t ys = ih + k.ph - ki * k.dh;
+      if (ys < 0 || ys % k.sh != 0 || ys / k.sh >= lh) continue;
+      const std::int64_t oh = ys / k.sh;
+      for (std::int64_t kj = k.kw - 1; kj >= 0; --kj) {
+        const std::int64_t xs = iw + k.pw - kj * k.dw;
+        if (xs < 0 || xs % k.sw != 0 || xs / k.sw >= lw) continue;
+        const std::int64_t o = (plane * lh + oh) * lw + xs / k.sw;
+        if (first_max_tap(image, k, oh, xs / k.sw, y[o]) == ih * k.w + iw) sum += g[o];
+      }
+    }
+    dx[i] = sum;
+  }
+};
+
 // The first maximum of each window as a flat position in its plane, for the recorded gradient
 // (create_graph), which scatters g there with scatter_add.
 template <class V>
@@ -200,7 +247,9 @@ Tensor<T, D> max_pool2d(const Tensor<T, D>& x, Size2 kernel, Size2 stride, Size2
   auto out = Tensor<T, D>::empty(Shape{x.size(0), x.size(1), win.lh(), win.lw()});
   const auto src = x.contiguous_data();
   using V = value_t<T, D>;
-  if (ops::is_2x2_stride_2(win))
+  if constexpr (kernels::Kernels<D>::per_element_threads)
+    kernels::Kernels<D>::for_each(out.numel(), ops::MaxPoolElement<V>{ops::dptr(src), ops::dptr(out), win});
+  else if (ops::is_2x2_stride_2(win))
     kernels::Kernels<D>::for_each(x.size(0) * x.size(1), ops::MaxPool2x2Plane<V>{ops::dptr(src), ops::dptr(out), win.h, win.w},
                                   win.h * win.w);
   else

@@ -91,6 +91,8 @@ inline std::int64_t row_offset(const Shape& shape, const Strides& strides, std::
 
 template <>
 struct Kernels<Cpu> {
+  static constexpr bool per_element_threads = false;  // for_each splits [0, n) among the OpenMP threads
+
   template <class Out, class F, class... In>
   static void map(const Shape& full_shape, Out* out, F f, Strided<In>... in) {
     const std::int64_t n = full_shape.numel();

@@ -301,6 +301,8 @@ inline cublasHandle_t cublas_handle() {
 
 template <>
 struct Kernels<Cuda> {
+  static constexpr bool per_element_threads = true;  // for_each launches a thread per item
+
   template <class Out, class F, class... In>
   static void map(const Shape& shape, Out* out, F f, Strided<In>... in) {
     const std::int64_t n = shape.numel();
