@@ -5,6 +5,7 @@
 //        [--pretrain-epochs E] [--smug-epochs E] [--rs-e2e-epochs E] [--sigma S] [--eps a,b,c]
 //        [--smug-init pretrained|modl] [--stability-target truth|denoised] [--load DIR] [--seed S]
 //        [--threads N] [--out DIR] [--quick]
+//   smug_cuda [the same options]      (built with TRUSTML_CUDA: the same study on the GPU)
 //
 // 1. Data: random-ellipse phantoms with a smooth phase, N x N, normalized to peak |x*| = 1; birdcage
 //    coil maps normalized as BART's `normalize 8`; fully sampled k-space y_full = F S x* plus complex
@@ -44,16 +45,24 @@
 #include <trustml/trustml.hpp>
 #include <trustml/util/image.hpp>
 #include <trustml/util/progress.hpp>
+#if defined(TRUSTML_SMUG_CUDA)
+#include <trustml/cuda.hpp>
+#endif
 
 using namespace trustml;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+#if defined(TRUSTML_SMUG_CUDA)  // examples/smug_cuda.cu
+using Dev = Cuda;
+#else
+using Dev = Cpu;
+#endif
 using R = float;
 using C = std::complex<R>;
-using Image = Tensor<C>;
-using Channels = Tensor<R>;
-using Net = mri::Unrolled<R>;
-using Sense = mri::SenseOp<C>;
+using Image = Tensor<C, Dev>;
+using Channels = Tensor<R, Dev>;
+using Net = mri::Unrolled<R, Dev>;
+using Sense = mri::SenseOp<C, Dev>;
 
 namespace {
 
@@ -77,18 +86,18 @@ double seconds_since(Clock::time_point start) { return std::chrono::duration<dou
 
 // The denoiser: x + a 5-layer 3x3 CNN of x on the real and imaginary channels (no batch statistics,
 // so a tiled batch of noisy samples is denoised sample by sample).
-class ResidualCnn : public nn::Module<R> {
+class ResidualCnn : public nn::Module<R, Dev> {
  public:
-  ResidualCnn(int features, int layers, std::uint64_t seed) : nn::Module<R>("ResidualCnn") {
-    body = register_module("body", std::make_shared<nn::Sequential<R>>());
+  ResidualCnn(int features, int layers, std::uint64_t seed) : nn::Module<R, Dev>("ResidualCnn") {
+    body = register_module("body", std::make_shared<nn::Sequential<R, Dev>>());
     for (int i = 0; i < layers; ++i) {
       const std::int64_t in = i == 0 ? 2 : features, out = i + 1 == layers ? 2 : features;
-      body->push_back(std::make_shared<nn::Conv2d<R>>(in, out, 3, nn::ConvOptions{.padding = 1}, seed + i));
-      if (i + 1 < layers) body->push_back(nn::ReLU<R>());
+      body->push_back(std::make_shared<nn::Conv2d<R, Dev>>(in, out, 3, nn::ConvOptions{.padding = 1}, seed + i));
+      if (i + 1 < layers) body->push_back(nn::ReLU<R, Dev>());
     }
   }
   Channels forward(const Channels& x) override { return add(x, (*body)(x)); }
-  std::shared_ptr<nn::Sequential<R>> body;
+  std::shared_ptr<nn::Sequential<R, Dev>> body;
 };
 
 // Test-set truth, fully sampled k-space and the coil maps.
@@ -98,28 +107,28 @@ struct MriData {
 };
 
 MriData make_data(const Settings& s, const Sense& full, std::int64_t count, std::uint64_t seed) {
-  std::vector<Image> images;
+  std::vector<Tensor<C>> images;  // made on the CPU, then moved
   for (std::int64_t i = 0; i < count; ++i) {
     const std::uint64_t k = seed * 100003 + static_cast<std::uint64_t>(i);
     const auto magnitude = mri::random_ellipses<R>(s.size, s.ellipses, k);
-    Image x = mri::apply_phase(magnitude, mri::smooth_phase<R>(s.size, k, std::numbers::pi / 2));
+    const Tensor<C> x = mri::apply_phase(magnitude, mri::smooth_phase<R>(s.size, k, std::numbers::pi / 2));
     const R peak = amax(abs(x)).item();
     images.push_back(scale(x, C(1 / std::max(peak, R(1e-6)))));
   }
-  MriData d{stack(images, 0), {}};
-  d.y_full = add(full.forward(d.x_star),
-                 mri::complex_gaussian_noise<R>(Shape{count, s.coils, s.size, s.size}, s.measurement_noise, seed + 7));
+  MriData d{stack(images, 0).to<Dev>(), {}};
+  d.y_full = add(full.forward(d.x_star), mri::complex_gaussian_noise<R, Dev>(Shape{count, s.coils, s.size, s.size},
+                                                                            s.measurement_noise, seed + 7));
   return d;
 }
 
 Image rows_of(const Image& x, const std::vector<std::int64_t>& rows) {
-  return index_select(x, 0, Tensor<std::int64_t>::from_vector(rows, Shape{static_cast<std::int64_t>(rows.size())}));
+  return index_select(x, 0, Tensor<std::int64_t, Dev>::from_vector(rows, Shape{static_cast<std::int64_t>(rows.size())}));
 }
 
-Net make_net(const Settings& s, std::shared_ptr<nn::Module<R>> denoiser, mri::Smoothing placement, int samples) {
-  mri::UnrolledOptions o{.steps = s.steps, .lambda = 1.0, .learn_lambda = false, .cg = {s.cg_iterations, 0, 0}};
-  o.smoothing = {.placement = placement, .sigma = s.sigma, .samples = samples, .seed = s.seed};
-  return Net(std::move(denoiser), o);
+Net make_net(const Settings& s, std::shared_ptr<nn::Module<R, Dev>> denoiser, mri::Smoothing placement, int samples) {
+  return Net(std::move(denoiser),
+             {.steps = s.steps, .lambda = 1.0, .learn_lambda = false, .cg = {s.cg_iterations, 0, 0},
+              .smoothing = {.placement = placement, .sigma = s.sigma, .samples = samples, .seed = s.seed}});
 }
 
 // Adam with betas (0.5, 0.999); the learning rate is held for the first half of the epochs, then
@@ -128,7 +137,7 @@ Net make_net(const Settings& s, std::shared_ptr<nn::Module<R>> denoiser, mri::Sm
 template <class BatchLoss>
 std::vector<double> train(const std::string& name, std::vector<Channels> params, int epochs, std::int64_t images,
                           const Settings& s, BatchLoss&& batch_loss) {
-  optim::Adam<R> adam(std::move(params), {.lr = s.lr, .beta1 = 0.5, .beta2 = 0.999});
+  optim::Adam<R, Dev> adam(std::move(params), {.lr = s.lr, .beta1 = 0.5, .beta2 = 0.999});
   std::vector<std::int64_t> order(static_cast<std::size_t>(images));
   std::iota(order.begin(), order.end(), 0);
   std::mt19937_64 shuffle_rng(s.seed);
@@ -177,7 +186,7 @@ struct Score {
   }
 };
 Score score(const Image& recon, const Image& x_star) {
-  const Tensor<R> gt = abs(x_star), pred = abs(recon);
+  const Channels gt = abs(x_star), pred = abs(recon);
   return {mri::psnr_complex(recon, x_star), mri::ssim_realimag(recon, x_star), mri::nmse(gt, pred),
           mri::psnr_fastmri(gt, pred), mri::ssim_fastmri(gt, pred)};
 }
@@ -247,14 +256,14 @@ int main(int argc, char** argv) {
   try {
     fs::create_directories(out_dir);
     // 1. Data: one set of coil maps, the 4x training mask and the test masks.
-    const Image maps = mri::coil_maps<R>(s.coils, s.size, s.size);
-    const Sense full(maps, Tensor<R>::ones(Shape{s.size, s.size}));
+    const Image maps = mri::coil_maps<R>(s.coils, s.size, s.size).to<Dev>();
+    const Sense full(maps, Channels::ones(Shape{s.size, s.size}));
     // fastMRI's random masks vary in their line count; the fixed test masks are the first draws
     // within 5% of the nominal rate.
     auto mask_at = [&](double r) {
       for (std::uint64_t k = 0;; ++k) {
         auto m = mri::random_mask(s.size, s.size, r, s.center_fraction, s.seed + 11 + k);
-        if (std::abs(mri::acceleration_of(m) - r) <= 0.05 * r || k == 1000) return m;
+        if (std::abs(mri::acceleration_of(m) - r) <= 0.05 * r || k == 1000) return m.to<Dev>();
       }
     };
     const Sense a(maps, mask_at(s.acceleration));
@@ -262,12 +271,13 @@ int main(int argc, char** argv) {
     const MriData test_set = make_data(s, full, s.test_images, s.seed + 1000);
     const Image y_train = mul(a.mask(), train_set.y_full), y_test = mul(a.mask(), test_set.y_full);
     std::cerr << s.train_images << " training and " << s.test_images << " test images, " << s.size << " x " << s.size
-              << ", " << s.coils << " coils, mask acceleration " << mri::acceleration_of(real(a.mask())) << "\n";
+              << ", " << s.coils << " coils, mask acceleration " << mri::acceleration_of(real(a.mask()).to<Cpu>())
+              << (std::is_same_v<Dev, Cpu> ? "" : ", on the GPU") << "\n";
 
     // 2. Models.
     nlohmann::json train_seconds, train_loss;
     auto saved = [&](const std::string& name) { return fs::path(load_dir) / (name + ".safetensors"); };
-    auto obtain = [&](const std::string& name, nn::Module<R>& model, auto&& fit) {
+    auto obtain = [&](const std::string& name, nn::Module<R, Dev>& model, auto&& fit) {
       if (!load_dir.empty() && fs::exists(saved(name))) {
         nn::load_module(saved(name).string(), model);
         std::cerr << name << ": loaded " << saved(name) << "\n";
@@ -325,7 +335,7 @@ int main(int argc, char** argv) {
       }
       losses["fine_tune"] = train("SMUG", smug.parameters(), s.smug_epochs, s.train_images, s, [&](const auto& rows) {
         const Image x_star = rows_of(train_set.x_star, rows);
-        mri::UnrolledTrace<R, Cpu> trace;
+        mri::UnrolledTrace<R, Dev> trace;
         const Image x_k = smug.reconstruct(a, rows_of(y_train, rows), &trace);
         const Channels truth = mri::to_channels(x_star);
         return mri::smug_loss(trace, x_k, x_star, s.stability_target == "truth" ? truth : (*smug_denoiser)(truth));
@@ -359,7 +369,7 @@ int main(int argc, char** argv) {
     const Image zero_filled = a.adjoint(y_test);
     record("zero_filled", "clean", zero_filled);
     CgOptions sense_cg{30, 0, 1e-6};
-    record("cg_sense", "clean", cg_solve(a.normal_map(), zero_filled, Tensor<R>::full(Shape{1}, R(0.01)), sense_cg));
+    record("cg_sense", "clean", cg_solve(a.normal_map(), zero_filled, Channels::full(Shape{1}, R(0.01)), sense_cg));
     std::map<std::string, Image> shown_clean, shown_attacked;
     for (auto& m : methods) shown_clean[m.name] = evaluate(m, a, y_test), record(m.name, "clean", shown_clean[m.name]);
 
@@ -367,7 +377,7 @@ int main(int argc, char** argv) {
     // for the smoothed models, transferred from the unsmoothed network.
     nlohmann::json attack_loss;
     bool deltas_admissible = true, attack_loss_rose = true;
-    const Tensor<R> outside = sub(Tensor<R>::ones(Shape{s.size, s.size}), real(squeeze(squeeze(a.mask(), 0), 0)));
+    const Channels outside = sub(Channels::ones(Shape{s.size, s.size}), real(squeeze(squeeze(a.mask(), 0), 0)));
     auto attack = [&](Net& net, double eps, int samples, const std::string& label) {
       const int test_samples = net.options().smoothing.samples;
       net.options().smoothing.samples = samples;
@@ -407,7 +417,7 @@ int main(int argc, char** argv) {
     }
     // Gaussian noise of the same sizes on the sampled entries.
     for (double eps : s.eps) {
-      const Image noisy = add(y_test, mul(a.mask(), mri::complex_gaussian_noise<R>(y_test.shape(), eps, s.seed + 55)));
+      const Image noisy = add(y_test, mul(a.mask(), mri::complex_gaussian_noise<R, Dev>(y_test.shape(), eps, s.seed + 55)));
       for (auto& m : methods) record(m.name, "noise_" + std::to_string(eps).substr(0, 6), evaluate(m, a, noisy));
     }
     // Other sampling rates (both x_0 and the data consistency use the new mask) and other K.
@@ -444,9 +454,9 @@ int main(int argc, char** argv) {
           }
         }
       const int zoom = s.size < 64 ? 4 : 2;
-      util::write_image_grid((fs::path(out_dir) / "reconstructions.png").string(), concat(rows, 0),
+      util::write_image_grid((fs::path(out_dir) / "reconstructions.png").string(), concat(rows, 0).to<Cpu>(),
                              {.columns = shown, .scale = zoom, .captions = captions});
-      util::write_image_grid((fs::path(out_dir) / "errors.png").string(), scale(concat(errors, 0), R(10)),
+      util::write_image_grid((fs::path(out_dir) / "errors.png").string(), scale(concat(errors, 0), R(10)).to<Cpu>(),
                              {.columns = shown, .scale = zoom, .captions = error_captions});
     }
 

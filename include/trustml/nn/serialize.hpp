@@ -1,8 +1,8 @@
 // trustml/nn/serialize.hpp: a module's weights in a safetensors file, by PyTorch state_dict name.
 //
-//   save_module(path, module, metadata)   every parameter and buffer, written atomically
-//   load_module(path, module, strict)     validates the file (io/safetensors.hpp), then each entry's
-//                                         dtype and shape against the module; lists every mismatch
+//   save_module(path, model, metadata)   every parameter and buffer, written atomically
+//   load_module(path, model, strict)     validates the file (io/safetensors.hpp), then each entry's
+//                                        dtype and shape against the module; lists every mismatch
 //
 // The file is what torch.save of a state_dict would hold, in the safetensors format:
 // `model.load_state_dict(safetensors.torch.load_file(path))` loads it in PyTorch, and a file
@@ -30,12 +30,12 @@ std::vector<io::Array> state_arrays(const StateDict<T, D>& state, const std::str
 }
 
 // The entries of `arrays` whose names start with `prefix` (which is removed), as a state dict of
-// the dtypes `module` holds under those names: a wrong dtype is an error naming the entry.
+// the dtypes `model` holds under those names: a wrong dtype is an error naming the entry.
 template <class T, class D>
-StateDict<T, Cpu> arrays_to_state(const std::vector<io::Array>& arrays, const Module<T, D>& module,
+StateDict<T, Cpu> arrays_to_state(const std::vector<io::Array>& arrays, const Module<T, D>& model,
                                   const std::string& prefix = "") {
   std::map<std::string, bool> is_index;
-  for (auto& [name, t] : module.named_index_buffers()) is_index[name] = true;
+  for (auto& [name, t] : model.named_index_buffers()) is_index[name] = true;
   StateDict<T, Cpu> state;
   for (const auto& array : arrays) {
     if (array.name.compare(0, prefix.size(), prefix) != 0) continue;
@@ -47,16 +47,16 @@ StateDict<T, Cpu> arrays_to_state(const std::vector<io::Array>& arrays, const Mo
 }
 
 template <class T, class D>
-void save_module(const std::filesystem::path& path, const Module<T, D>& module,
+void save_module(const std::filesystem::path& path, const Module<T, D>& model,
                  const std::map<std::string, std::string>& metadata = {}) {
-  io::save_safetensors(path, state_arrays(module.state_dict()), metadata);
+  io::save_safetensors(path, state_arrays(model.state_dict()), metadata);
 }
 
 template <class T, class D>
-void load_module(const std::filesystem::path& path, Module<T, D>& module, bool strict = true) {
+void load_module(const std::filesystem::path& path, Module<T, D>& model, bool strict = true) {
   const auto file = io::load_safetensors(path);
   try {
-    module.load_state_dict(arrays_to_state(file.arrays, module), strict);
+    model.load_state_dict(arrays_to_state(file.arrays, model), strict);
   } catch (const Error& e) {
     ::trustml::detail::fail("nn::load_module", path.string(), ": ", e.what());
   }
