@@ -3,7 +3,8 @@
 //
 //   smug [--size N] [--coils C] [--train-images N] [--test-images N] [--steps K] [--epochs E]
 //        [--pretrain-epochs E] [--smug-epochs E] [--rs-e2e-epochs E] [--sigma S] [--eps a,b,c]
-//        [--smug-init pretrained|modl] [--stability-target truth|denoised] [--load DIR] [--seed S]
+//        [--smug-init pretrained|modl] [--stability-target truth|denoised] [--attack-domain kspace|image]
+//        [--load DIR] [--seed S]
 //        [--threads N] [--out DIR] [--quick]
 //   smug_cuda [the same options]      (built with TRUSTML_CUDA: the same study on the GPU)
 //
@@ -18,10 +19,13 @@
 //    schedule). Weights are saved in DIR and reloaded by --load.
 // 3. Evaluation on the test images (PSNR and SSIM as the SMUG code computes them: complex PSNR,
 //    SSIM on the real and imaginary channels; fastMRI's NMSE, PSNR and SSIM of the magnitudes are
-//    in the JSON too): clean input; L-inf PGD on the sampled k-space
-//    entries (journal protocol: 10 steps, alpha eps/3, random start), adaptive through the smoothing
-//    with fresh noise every step (EOT), and transferred from the unsmoothed network with the same
-//    weights (ICASSP protocol); Gaussian noise of the same sizes on the sampled k-space; 2x and 8x
+//    in the JSON too): clean input; L-inf PGD (10 steps, alpha eps/3, random start) on the sampled
+//    k-space entries (journal protocol, the default) or with --attack-domain image on the zero-filled
+//    input x_0 = A^H y, which is also A^H y in every data-consistency step (ICASSP protocol; RS-E2E
+//    then smooths with image-domain noise, and eps defaults to 1/255, 2/255, 4/255 of the peak 1),
+//    adaptive through the smoothing with fresh noise every step (EOT), and transferred from the
+//    unsmoothed network with the same weights; Gaussian noise of the same sizes on the attacked
+//    input (on the sampled entries only, in k-space); 2x and 8x
 //    sampling (both x_0 and the data consistency use the new mask); K = 4 and 12 at test time. Zero
 //    filling and CG-SENSE are the baselines.
 // Writes DIR/reconstructions.png (magnitudes: truth, zero filled, each model clean and under the
@@ -79,6 +83,7 @@ struct Settings {
   std::vector<double> eps{0.002, 0.004, 0.006};  // L-inf, per real and imaginary part of k-space
   std::string smug_init = "pretrained";       // or "modl": fine-tune SMUG from MoDL's denoiser
   std::string stability_target = "truth";     // UStab target: x* (ICASSP code) or "denoised" D(x*) (journal)
+  mri::AttackDomain attack_domain = mri::AttackDomain::kspace;
   std::uint64_t seed = 1;
 };
 
@@ -128,7 +133,12 @@ Image rows_of(const Image& x, const std::vector<std::int64_t>& rows) {
 Net make_net(const Settings& s, std::shared_ptr<nn::Module<R, Dev>> denoiser, mri::Smoothing placement, int samples) {
   return Net(std::move(denoiser),
              {.steps = s.steps, .lambda = 1.0, .learn_lambda = false, .cg = {s.cg_iterations, 0, 0},
-              .smoothing = {.placement = placement, .sigma = s.sigma, .samples = samples, .seed = s.seed}});
+              .smoothing = {.placement = placement,
+                            .sigma = s.sigma,
+                            .samples = samples,
+                            .rs_e2e_noise = s.attack_domain == mri::AttackDomain::image ? mri::RsE2ENoise::image
+                                                                                        : mri::RsE2ENoise::kspace,
+                            .seed = s.seed}});
 }
 
 // Adam with betas (0.5, 0.999); the learning rate is held for the first half of the epochs, then
@@ -229,7 +239,11 @@ int main(int argc, char** argv) {
   app.add_option("--smug-epochs", s.smug_epochs, "SMUG fine-tuning epochs")->check(CLI::PositiveNumber);
   app.add_option("--rs-e2e-epochs", s.rs_e2e_epochs, "RS-E2E fine-tuning epochs")->check(CLI::PositiveNumber);
   app.add_option("--sigma", s.sigma, "smoothing noise (peak |x*| = 1)")->check(CLI::Range(0.0, 1.0));
-  app.add_option("--eps", s.eps, "L-inf PGD budgets on the sampled k-space")->delimiter(',');
+  app.add_option("--eps", s.eps, "L-inf PGD budgets (default: 0.002,0.004,0.006 in k-space; 1/255,2/255,4/255 on x_0)")
+      ->delimiter(',');
+  app.add_option("--attack-domain", s.attack_domain, "PGD on the sampled k-space (journal) or on x_0 = A^H y (ICASSP)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, mri::AttackDomain>{
+          {"kspace", mri::AttackDomain::kspace}, {"image", mri::AttackDomain::image}}));
   app.add_option("--smug-init", s.smug_init, "SMUG starts from the pre-trained denoiser or from MoDL's")
       ->check(CLI::IsMember({"pretrained", "modl"}));
   app.add_option("--stability-target", s.stability_target, "UStab target: x* (truth) or D(x*) (denoised)")
@@ -246,6 +260,8 @@ int main(int argc, char** argv) {
     s.cg_iterations = 8, s.features = 16, s.layers = 4, s.modl_epochs = 4, s.rs_e2e_epochs = 1;
     s.pretrain_epochs = 4, s.smug_epochs = 1, s.test_samples = 4, s.attack_samples = 2, s.pgd_steps = 5;
   }
+  const bool image_attack = s.attack_domain == mri::AttackDomain::image;
+  if (image_attack && app.count("--eps") == 0) s.eps = {1.0 / 255, 2.0 / 255, 4.0 / 255};
   if (s.eps.empty()) {
     std::cerr << "smug: --eps needs at least one budget\n";
     return 2;
@@ -359,6 +375,14 @@ int main(int argc, char** argv) {
       m.net->reseed(s.seed);
       return in_batches(y, batch, [&](const Image& yb) { return m.net->reconstruct(op, yb); });
     };
+    // The attacked input: k-space y, or x_0 = A^H y in image mode.
+    auto reconstruct_input = [&](Net& net, const Image& input) {
+      return image_attack ? net.reconstruct_from_image(a, input) : net.reconstruct(a, input);
+    };
+    auto evaluate_input = [&](Method& m, const Image& input) {
+      m.net->reseed(s.seed);
+      return in_batches(input, batch, [&](const Image& part) { return reconstruct_input(*m.net, part); });
+    };
     std::map<std::string, std::map<std::string, Score>> scores;
     auto record = [&](const std::string& method, const std::string& row, const Image& recon) {
       scores[method][row] = score(recon, test_set.x_star);
@@ -367,6 +391,7 @@ int main(int argc, char** argv) {
     };
     const auto eval_start = Clock::now();
     const Image zero_filled = a.adjoint(y_test);
+    const Image attacked_input = image_attack ? zero_filled : y_test;
     record("zero_filled", "clean", zero_filled);
     CgOptions sense_cg{30, 0, 1e-6};
     record("cg_sense", "clean", cg_solve(a.normal_map(), zero_filled, Channels::full(Shape{1}, R(0.01)), sense_cg));
@@ -387,12 +412,12 @@ int main(int argc, char** argv) {
       util::ProgressBar bar(s.test_images, {.label = label});
       for (std::int64_t i = 0; i < s.test_images; i += batch) {
         const std::int64_t end = std::min(s.test_images, i + batch);
-        mri::ReconstructionPgdOptions o{.domain = mri::AttackDomain::kspace, .eps = eps, .steps = s.pgd_steps,
+        mri::ReconstructionPgdOptions o{.domain = s.attack_domain, .eps = eps, .steps = s.pgd_steps,
                                         .seed = s.seed + static_cast<std::uint64_t>(i)};
-        auto r = mri::reconstruction_pgd([&](const Image& y) { return net.reconstruct(a, y); }, y_test.slice(0, i, end),
-                                         test_set.x_star.slice(0, i, end), o, a.mask());
+        auto r = mri::reconstruction_pgd([&](const Image& in) { return reconstruct_input(net, in); },
+                                         attacked_input.slice(0, i, end), test_set.x_star.slice(0, i, end), o, a.mask());
         const double worst = amax(abs(mri::to_channels(r.delta))).item();
-        const double leak = amax(mul(abs(r.delta), outside)).item();
+        const double leak = image_attack ? 0.0 : double(amax(mul(abs(r.delta), outside)).item());
         deltas_admissible = deltas_admissible && worst <= eps * (1 + 1e-6) && leak == 0;
         first.push_back(r.loss[1]), last.push_back(r.loss.back());
         inputs.push_back(r.input);
@@ -408,17 +433,18 @@ int main(int argc, char** argv) {
     for (double eps : s.eps) {
       const std::string row = "pgd_" + std::to_string(eps).substr(0, 6);
       for (auto& m : methods) {
-        const Image y_adv = attack(*m.net, eps, s.attack_samples, row + " " + m.name);
-        const Image recon = evaluate(m, a, y_adv);
+        const Image recon = evaluate_input(m, attack(*m.net, eps, s.attack_samples, row + " " + m.name));
         record(m.name, row, recon);
         if (eps == s.eps.back()) shown_attacked[m.name] = recon;
-        if (m.net != m.base) record(m.name, row + "_transfer", evaluate(m, a, attack(*m.base, eps, 1, row + " transfer " + m.name)));
+        if (m.net != m.base)
+          record(m.name, row + "_transfer", evaluate_input(m, attack(*m.base, eps, 1, row + " transfer " + m.name)));
       }
     }
-    // Gaussian noise of the same sizes on the sampled entries.
+    // Gaussian noise of the same sizes on the attacked input (only on the sampled k-space entries).
     for (double eps : s.eps) {
-      const Image noisy = add(y_test, mul(a.mask(), mri::complex_gaussian_noise<R, Dev>(y_test.shape(), eps, s.seed + 55)));
-      for (auto& m : methods) record(m.name, "noise_" + std::to_string(eps).substr(0, 6), evaluate(m, a, noisy));
+      const Image noise = mri::complex_gaussian_noise<R, Dev>(attacked_input.shape(), eps, s.seed + 55);
+      const Image noisy = add(attacked_input, image_attack ? noise : mul(a.mask(), noise));
+      for (auto& m : methods) record(m.name, "noise_" + std::to_string(eps).substr(0, 6), evaluate_input(m, noisy));
     }
     // Other sampling rates (both x_0 and the data consistency use the new mask) and other K.
     for (double r : {2.0, 8.0}) {
@@ -507,6 +533,7 @@ int main(int argc, char** argv) {
                              {"test_samples", s.test_samples},
                              {"attack_samples", s.attack_samples},
                              {"eps", s.eps},
+                             {"attack_domain", image_attack ? "image" : "kspace"},
                              {"table", table},
                              {"smug_minus_modl_worst_psnr_ci95", {interval.first, interval.second}},
                              {"attack_loss", attack_loss},

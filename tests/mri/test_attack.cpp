@@ -1,6 +1,7 @@
 // reconstruction_pgd: the perturbation stays in its eps-ball at every step (L-inf and L2), zero on
-// unsampled k-space, the perturbed x_0 stays in [-1, 1]; the attack raises the loss over its steps
-// on a fixed MoDL; transfer from the unsmoothed model; input errors.
+// unsampled k-space, the perturbed x_0 stays in [-1, 1] (entries of x_0 outside it move only back
+// toward it); the attack raises the loss over its steps on a fixed MoDL; transfer from the
+// unsmoothed model; input errors.
 #include <doctest/doctest.h>
 
 #include <complex>
@@ -67,6 +68,14 @@ TEST_CASE("reconstruction_pgd: k-space and image-domain L-inf PGD on MoDL") {
     CHECK(r.loss.back() > r.loss[1]);
     CHECK(max_part(r.delta) <= 0.02 * (1 + 1e-6));
     CHECK(max_part(r.input) <= 1.0);
+    // x_0 partly outside [-1, 1]: those entries may move back toward the box, never further out,
+    // and no entry leaves the ball.
+    const auto loud = scale(ahy, Zd(4));
+    REQUIRE(max_part(loud) > 1.0);
+    auto r_loud = mri::reconstruction_pgd(recon, loud, scale(s.x_star, Zd(4)), p);
+    CHECK(max_part(r_loud.delta) <= 0.02 * (1 + 1e-6));
+    const auto parts = mri::to_channels(loud), moved = mri::to_channels(r_loud.input);
+    CHECK(amax(sub(abs(moved), maximum(abs(parts), Td::ones(parts.shape())))).item() <= 1e-12);
     p.norm = attacks::Norm::l2;
     p.eps = 0.3;
     auto r2 = mri::reconstruction_pgd(recon, ahy, s.x_star, p);

@@ -16,7 +16,9 @@
 // default (both SMUG codes), 10 steps; the random start is N(0, eps^2) noise projected to the ball
 // (both codes). In k-space mode delta is multiplied by the sampling mask after every update, so
 // unsampled entries are never perturbed; in image mode the perturbed x_0 is clamped to
-// [-clip, clip] (both channels) after every step, as the ICASSP code does.
+// [-clip, clip] (both channels) after every step, as the ICASSP code does, except that an entry of
+// x_0 already outside that box may only move back toward it. The ball holds exactly, the box up to
+// the rounding of x_0 + delta.
 #pragma once
 
 #include <complex>
@@ -68,10 +70,19 @@ ReconstructionAttack<R, D> reconstruction_pgd(Recon&& recon, const Tensor<std::c
   // The mask on the [B, 2, ...] parts view: [1 or B, 1, 1 or C, H, W].
   const Tensor<R, D> mask = kspace ? unsqueeze(real(kspace_mask), 1) : Tensor<R, D>();
   const Tensor<R, D> base = to_channels(input.detach());
+  // Image mode: the box [-clip, clip], widened to [min(x_0, -clip), max(x_0, clip)] per entry, so
+  // that clamping into it never moves an entry further from x_0 than the projected delta did.
+  Tensor<R, D> lower, upper;
+  if (!kspace && options.clip > 0) {
+    lower = minimum(base, Tensor<R, D>::full(base.shape(), R(-options.clip)));
+    upper = maximum(base, Tensor<R, D>::full(base.shape(), R(options.clip)));
+  }
   auto admissible = [&](Tensor<R, D> delta) {
     delta = attacks::project(delta, options.norm, options.eps);
     if (kspace) return mul(delta, mask);
-    if (options.clip > 0) return sub(clamp(add(base, delta), R(-options.clip), R(options.clip)), base);
+    // Projected again: (x_0 + delta clamped) - x_0 rounds, and the ball must hold exactly.
+    if (options.clip > 0)
+      return attacks::project(sub(minimum(maximum(add(base, delta), lower), upper), base), options.norm, options.eps);
     return delta;
   };
 
