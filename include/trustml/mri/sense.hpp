@@ -140,6 +140,12 @@ class SenseOp {
     return columns;
   }
 
+  // a b by the textbook formula: std::complex's operator* also recovers infinities from NaN results
+  // (C99 Annex G), a branch per product that keeps these loops from vectorizing.
+  static T times(const T& a, const T& b) {
+    return T(a.real() * b.real() - a.imag() * b.imag(), a.real() * b.imag() + a.imag() * b.real());
+  }
+
   // A^H A x in one pass per coil, for the CPU. Three facts make it cheap:
   //  - For even n the centred transform is a checkerboard modulation of the plain one:
   //    fftshift(F(ifftshift(v))) = s chk . F(chk . v) with chk[i, j] = (-1)^(i + j) and a sign s =
@@ -150,12 +156,6 @@ class SenseOp {
   //  - Each coil's image stays in the cache from S_c x to the round trip's end; coils run in
   //    parallel, and the coil sum is then one pass, in coil order (deterministic for any thread
   //    count).
-  // a b by the textbook formula: std::complex's operator* also recovers infinities from NaN results
-  // (C99 Annex G), a branch per product that keeps these loops from vectorizing.
-  static T times(const T& a, const T& b) {
-    return T(a.real() * b.real() - a.imag() * b.imag(), a.real() * b.imag() + a.imag() * b.real());
-  }
-
   Tensor<T, D> fused_normal(const Tensor<T, D>& x, const std::vector<std::vector<int>>& columns) const {
     check_batch(x, 3, "SenseOp::normal", "an image batch [B, H, W]");
     using C = std::complex<Real>;

@@ -236,15 +236,15 @@ Tensor<T, D> conjugate_gradient(const LinearMap<T, D>& normal, const Tensor<T, D
   for (int it = 0; it < opt.max_iter && cg.any_active(); ++it) {
     if constexpr (std::is_same_v<D, Cpu>) {
       cg_cpu_iteration(normal_of(p).contiguous(), lam, cg, x, r, p);
-      continue;
+    } else {
+      Tensor<T, D> ap = apply(p);
+      cg.step_sizes(system_inner(p, ap));
+      const Tensor<T, D> step = per_system(cg.alpha, b);
+      x = add(x, mul(step, p));
+      r = sub(r, mul(step, ap));
+      cg.advance(system_inner(r, r));
+      p = add(r, mul(per_system(cg.beta, b), p));
     }
-    Tensor<T, D> ap = apply(p);
-    cg.step_sizes(system_inner(p, ap));
-    const Tensor<T, D> step = per_system(cg.alpha, b);
-    x = add(x, mul(step, p));
-    r = sub(r, mul(step, ap));
-    cg.advance(system_inner(r, r));
-    p = add(r, mul(per_system(cg.beta, b), p));
   }
   if (stats) {
     stats->system_iterations = cg.done;

@@ -83,12 +83,12 @@ Tensor<T, D> centered_fft2(const Tensor<T, D>& x, bool inverse, const char* op) 
     roll2_rows(dptr(xc), dptr(work), n / n1, n0, n1, n0 / 2, n1 / 2, R(1));
     kernels::Fft<D>::fft2(dptr(work), n / (n0 * n1), n0, n1, inverse);
     roll2_rows(dptr(work), dptr(out), n / n1, n0, n1, n0 - n0 / 2, n1 - n1 / 2, scale);
-    return out;
+  } else {
+    Kernels<D>::for_each(n, Roll2<V, R>{x.shape(), dptr(x), x.strides(), dptr(work), n0 / 2, n1 / 2, R(1)});
+    kernels::Fft<D>::fft2(dptr(work), n / (n0 * n1), n0, n1, inverse);
+    Kernels<D>::for_each(n, Roll2<V, R>{x.shape(), dptr(work), work.strides(), dptr(out), n0 - n0 / 2,
+                                        n1 - n1 / 2, scale});
   }
-  Kernels<D>::for_each(n, Roll2<V, R>{x.shape(), dptr(x), x.strides(), dptr(work), n0 / 2, n1 / 2, R(1)});
-  kernels::Fft<D>::fft2(dptr(work), n / (n0 * n1), n0, n1, inverse);
-  Kernels<D>::for_each(n, Roll2<V, R>{x.shape(), dptr(work), work.strides(), dptr(out), n0 - n0 / 2,
-                                      n1 - n1 / 2, scale});
   return out;
 }
 }  // namespace ops
