@@ -66,10 +66,16 @@ TEST_CASE("uniform and normal draws have the right moments") {
   CHECK(hi <= 1);
 }
 
-TEST_CASE("the portable log, sin and cos behind randn agree with the C library") {
+TEST_CASE("the portable log, sqrt, sin and cos behind randn agree with the C library") {
   for (double x : {1e-300, 2.3e-10, 0.001, 0.2, 0.5, 0.70710678, 0.7071068, 0.999999, 1.0}) {
     CAPTURE(x);
     CHECK(std::abs(random::portable::log(x) - std::log(x)) <= 4e-16 * std::max(1.0, std::abs(std::log(x))));
+  }
+  // sqrt: over the range Box-Muller uses (-2 ln u for u in [2^-32, 1]) and beyond, within one
+  // rounding of the correctly rounded std::sqrt.
+  for (double x = 1e-300; x < 1e300; x *= 1.37) {
+    CAPTURE(x);
+    CHECK(std::abs(random::portable::sqrt(x) - std::sqrt(x)) <= 0x1p-52 * std::sqrt(x));
   }
   for (int i = 0; i <= 1000; ++i) {
     const double theta = 1.5707963267948966 * i / 1000;

@@ -22,6 +22,16 @@
 #define TRUSTML_HD_HOST_INSTANCE
 #endif
 
+// Before a loop with a constant trip count that must be unrolled whole: the loops of the random
+// generator, so that a CPU loop over draws has no inner loop left and compiles to SIMD code.
+#if defined(__CUDACC__) || defined(__clang__)
+#define TRUSTML_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define TRUSTML_UNROLL _Pragma("GCC unroll 32")
+#else
+#define TRUSTML_UNROLL
+#endif
+
 #define TRUSTML_VERSION_MAJOR 0
 #define TRUSTML_VERSION_MINOR 1
 #define TRUSTML_VERSION_PATCH 0

@@ -153,8 +153,11 @@ class Tensor {
     } else if (n > 0) {
       // One Box-Muller transform gives two consecutive elements of the stream.
       const std::uint64_t first = offset >> 1, last = (offset + static_cast<std::uint64_t>(n) - 1) >> 1;
-      kernels::Kernels<D>::for_each(static_cast<std::int64_t>(last - first + 1),
-                                    NormalPairFn<typename D::template value_t<T>>{out, seed, offset, n});
+      constexpr int group = kernels::Kernels<D>::per_element_threads ? 1 : 64;
+      const auto blocks = static_cast<std::int64_t>(last - first + 1);
+      kernels::Kernels<D>::for_each((blocks + group - 1) / group,
+                                    NormalPairFn<typename D::template value_t<T>, group>{out, seed, offset, n},
+                                    32 * group);
     }
     return t;
   }
@@ -296,20 +299,23 @@ class Tensor {
     V* out;
     TRUSTML_HD void operator()(std::int64_t i) const { out[i] = V(static_cast<real_t<T>>(i)); }
   };
-  // Block b (counted from the one holding element `offset`) of the normal stream into the (up to)
-  // two elements of `out` it covers.
-  template <class V>
+  // Blocks [b * Group, (b + 1) * Group) (counted from the one holding element `offset`) of the
+  // normal stream into the elements of `out` they cover. A GPU thread takes one block; a CPU call
+  // takes a group, drawn by one branch-free loop that the compiler turns into SIMD code.
+  template <class V, int Group>
   struct NormalPairFn {
     V* out;
     std::uint64_t seed, offset;
     std::int64_t n;
     TRUSTML_HD void operator()(std::int64_t b) const {
-      const std::uint64_t block = (offset >> 1) + static_cast<std::uint64_t>(b);
-      double even, odd;
-      random::normal_pair(seed, 0, block, even, odd);
-      const std::int64_t i = static_cast<std::int64_t>(2 * block - offset);  // wraps to < 0 for the odd start
-      if (i >= 0 && i < n) out[i] = V(even);
-      if (i + 1 >= 0 && i + 1 < n) out[i + 1] = V(odd);
+      const std::uint64_t first = (offset >> 1) + static_cast<std::uint64_t>(b) * Group;
+      double even[Group], odd[Group];
+      for (int j = 0; j < Group; ++j) random::normal_pair(seed, 0, first + j, even[j], odd[j]);
+      for (int j = 0; j < Group; ++j) {
+        const std::int64_t i = static_cast<std::int64_t>(2 * (first + j) - offset);  // < 0 for the odd start
+        if (i >= 0 && i < n) out[i] = V(even[j]);
+        if (i + 1 >= 0 && i + 1 < n) out[i + 1] = V(odd[j]);
+      }
     }
   };
   // Uniform draws (real part only for complex T), or complex normals: element i is one
