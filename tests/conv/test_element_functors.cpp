@@ -1,7 +1,8 @@
 // The per-element functors that GPUs run (Kernels<D>::per_element_threads) for im2col, col2im,
-// max-pooling and its gradient, and staged CGE's perturbed channel, run here on the CPU against the row- and plane-wise functors the
-// CPU runs: bit for bit, over strides, padding, dilation and both column layouts. This way CI
-// checks the GPU's index arithmetic without a GPU; tests/cuda compares the devices themselves.
+// max-pooling and its gradient, and staged CGE's perturbed channel, run here on the CPU against the
+// row- and plane-wise functors the CPU runs: bit for bit, over strides, padding, dilation and both
+// column layouts. This way CI checks the GPU's index arithmetic without a GPU; tests/cuda compares
+// the devices themselves.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -65,6 +66,12 @@ TEST_CASE("element-wise im2col and col2im equal the CPU's row-wise ones") {
       run(g.n * g.c, ops::Col2imPlane<double>{c.data(), planes.data(), k});
       run(static_cast<std::int64_t>(x.size()), ops::Col2imPixel<double>{c.data(), pixels.data(), k});
       CHECK(pixels == planes);
+      // conv2d's input gradient adds whole taps on columns it owns (padding entries zeroed first):
+      // the same sums, in the same order.
+      auto scratch = c;
+      std::vector<double> long_adds(x.size(), -3);
+      run(g.n * g.c, ops::Col2imPlaneScratch<double>{scratch.data(), long_adds.data(), k});
+      CHECK(long_adds == planes);
     }
 }
 

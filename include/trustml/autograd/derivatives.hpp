@@ -251,6 +251,34 @@ TRUSTML_RULE(max_pool2d, both) {
                                               reshape(c.grad, {planes, windows}));
   return grads(reshape(scattered, shape));
 }
+// conv2d (groups = 1; grouped convolutions are im2col + matmul): without create_graph the chunked
+// kernels of ops/conv.hpp; with it (or for complex values) the same products from recorded ops
+// (W^H g through col2im for the input, g times the input's columns conjugated for the weight), so
+// that they differentiate again.
+TRUSTML_RULE(conv2d, inputs) {
+  using G = std::decay_t<decltype(c.grad)>;
+  const ops::Window2d& win = c.attrs;
+  auto x = c.template in<0>(), w = c.template in<1>();
+  G dx, dw, db;
+  if (c.template needs<2>()) db = sum(c.grad, {0, 2, 3});
+  if (!grad_enabled() && !is_complex_v<InT<C>>) {  // the GEMM kernels have no conjugate transpose
+    if (c.template needs<0>()) dx = ops::conv2d_input_grad(c.grad, w, win);
+    if (c.template needs<1>()) dw = ops::conv2d_weight_grad(c.grad, x, win, w.shape());
+    return grads(dx, dw, db);
+  }
+  const std::int64_t n = x.size(0), cin = x.size(1), cout = w.size(0), l = win.lh() * win.lw();
+  const std::int64_t k = cin * win.kh * win.kw;
+  auto g = reshape(c.grad, {n, cout, l});
+  if (c.template needs<0>()) {
+    auto cols = matmul(conj(transpose(reshape(w, {cout, k}), 0, 1)), g);
+    dx = ops::is_pointwise(win) ? reshape(cols, x.shape()) : ops::run_col2im(cols, win);
+  }
+  if (c.template needs<1>()) {
+    auto cols = ops::is_pointwise(win) ? reshape(x, {n, cin, l}) : ops::run_im2col(x, win, InT<C>(0));
+    dw = reshape(sum(matmul(g, conj(transpose(cols, 1, 2))), {0}), w.shape());
+  }
+  return grads(dx, dw, db);
+}
 TRUSTML_RULE(im2col, nothing) { return grads(ops::run_col2im(c.grad, c.attrs.win)); }
 TRUSTML_RULE(col2im, nothing) { return grads(ops::run_im2col(c.grad, c.attrs, InT<C>(0))); }
 

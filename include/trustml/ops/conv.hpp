@@ -2,10 +2,12 @@
 //
 // im2col unrolls every kernel-sized block of an [N, C, H, W] image into a column of
 // [N, C * kh * kw, L] (L = number of block positions, row-major over the output plane); col2im is
-// its adjoint, summing each column back into the pixels it came from. They are the two primitives
-// here, and each one's derivative is the other. conv2d is im2col followed by one GEMM per image
-// (per group), and conv_transpose2d is that GEMM transposed followed by col2im, so matmul does the
-// heavy work and both get every order of derivative from the rules of im2col, col2im and matmul.
+// its adjoint, summing each column back into the pixels it came from; each one's derivative is the
+// other. conv2d is im2col followed by one GEMM per image. With one group it is a primitive of its
+// own, whose kernels below run the batch in cache-sized chunks forward and backward, and whose rule
+// (autograd/derivatives.hpp) rebuilds the same products from im2col, col2im and matmul when a
+// gradient must itself be differentiated. Grouped conv2d, and conv_transpose2d (that GEMM transposed
+// followed by col2im), are composites: they get every order of derivative from those three rules.
 //
 // The CPU kernels are written row-wise: one functor call fills (im2col) or gathers (col2im) a whole
 // output row, so the inner loop runs over contiguous memory. A GPU gets one call per output element
@@ -13,12 +15,14 @@
 // calls write the same element: no atomics, and sums identical across devices.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <ostream>
 
 #include "trustml/ops/elementwise.hpp"
 #include "trustml/ops/linalg.hpp"
 #include "trustml/ops/movement.hpp"
+#include "trustml/ops/reduce.hpp"
 
 namespace trustml {
 
@@ -116,10 +120,11 @@ struct Im2colTap {
       for (std::int64_t i = 0; i < lo; ++i) o[i] = pad;
       for (std::int64_t i = lo; i < hi; ++i) o[i] = image[shift + i];
       for (std::int64_t i = hi; i < n; ++i) o[i] = pad;
-      for (std::int64_t oh = 0; oh < lh; ++oh) {
-        for (std::int64_t ow = 0; ow < v.lo; ++ow) o[oh * lw + ow] = pad;
-        for (std::int64_t ow = v.hi; ow < lw; ++ow) o[oh * lw + ow] = pad;
-      }
+      // Column by column (a kernel reaches one or two past the edge): a strided loop over the rows.
+      for (std::int64_t ow = 0; ow < v.lo; ++ow)
+        for (std::int64_t oh = 0; oh < lh; ++oh) o[oh * lw + ow] = pad;
+      for (std::int64_t ow = v.hi; ow < lw; ++ow)
+        for (std::int64_t oh = 0; oh < lh; ++oh) o[oh * lw + ow] = pad;
       return;
     }
     for (std::int64_t oh = 0; oh < lh; ++oh, o += lw) {
@@ -172,6 +177,39 @@ struct Col2imPlane {
   }
 };
 
+// col2im of column matrices the caller owns (conv2d's input gradient): with unit strides and rows as
+// wide as the image, a tap's rows land on the plane shifted by one offset, as in Im2colTap. The tap's
+// entries that im2col would have filled with padding are set to zero first, so that the tap is one
+// long add over the plane instead of a short add per row; the sums are those of Col2imPlane.
+template <class V>
+struct Col2imPlaneScratch {
+  V* cols;
+  V* out;
+  Window2d win;
+  TRUSTML_HD void operator()(std::int64_t plane) const {
+    const Window2d k = win;
+    const std::int64_t lh = k.lh(), lw = k.lw(), pixels = k.h * k.w;
+    if (!(k.sh == 1 && k.sw == 1 && lw == k.w)) return Col2imPlane<V>{cols, out, win}(plane);
+    V* image = out + plane * pixels;
+    for (std::int64_t i = 0; i < pixels; ++i) image[i] = V(0);
+    for (std::int64_t ki = 0; ki < k.kh; ++ki)
+      for (std::int64_t kj = 0; kj < k.kw; ++kj) {
+        V* src = cols + k.column_row(plane, ki, kj, 0);
+        const std::int64_t off = kj * k.dw - k.pw;
+        const ValidRange v = valid_range(off, 1, k.w, lw);
+        for (std::int64_t ow = 0; ow < v.lo; ++ow)
+          for (std::int64_t oh = 0; oh < lh; ++oh) src[oh * lw + ow] = V(0);
+        for (std::int64_t ow = v.hi; ow < lw; ++ow)
+          for (std::int64_t oh = 0; oh < lh; ++oh) src[oh * lw + ow] = V(0);
+        const std::int64_t n = lh * lw, shift = (ki * k.dh - k.ph) * k.w + off;
+        const std::int64_t lo = shift < 0 ? (-shift < n ? -shift : n) : 0;
+        const std::int64_t hi = pixels - shift < n ? (pixels - shift > lo ? pixels - shift : lo) : n;
+        V* dst = image + shift;
+        for (std::int64_t i = lo; i < hi; ++i) dst[i] += src[i];
+      }
+  }
+};
+
 // im2col with one column-matrix element per call (i indexes the matrix in its layout), for GPUs.
 template <class V>
 struct Im2colElement {
@@ -217,16 +255,32 @@ struct Col2imPixel {
   }
 };
 
+// im2col of `images` images of win.channels planes each (or of `planes` = images * C planes) from x
+// into cols, in win's layout.
+template <class D, class V>
+void launch_im2col(const V* x, V* cols, const Window2d& win, std::int64_t planes, V pad) {
+  const std::int64_t taps = win.kh * win.kw, l = win.lh() * win.lw();
+  if constexpr (Kernels<D>::per_element_threads)
+    Kernels<D>::for_each(planes * taps * l, Im2colElement<V>{x, cols, win, pad});
+  else
+    Kernels<D>::for_each(planes * taps, Im2colTap<V>{x, cols, win, pad}, l);
+}
+
+// col2im of `planes` image planes from cols (in win's layout) into out.
+template <class D, class V>
+void launch_col2im(const V* cols, V* out, const Window2d& win, std::int64_t planes) {
+  if constexpr (Kernels<D>::per_element_threads)
+    Kernels<D>::for_each(planes * win.h * win.w, Col2imPixel<V>{cols, out, win});
+  else
+    Kernels<D>::for_each(planes, Col2imPlane<V>{cols, out, win}, win.kh * win.kw * win.lh() * win.lw());
+}
+
 template <class T, class D>
 Tensor<T, D> run_im2col(const Tensor<T, D>& x, const Window2d& win, T pad_value) {
   const std::int64_t n = x.size(0), c = x.size(1), lh = win.lh(), lw = win.lw(), taps = win.kh * win.kw;
   auto out = Tensor<T, D>::empty(win.batch_in_columns ? Shape{c * taps, n * lh * lw} : Shape{n, c * taps, lh * lw});
   const auto src = x.contiguous_data();
-  using V = value_t<T, D>;
-  if constexpr (Kernels<D>::per_element_threads)
-    Kernels<D>::for_each(out.numel(), Im2colElement<V>{dptr(src), dptr(out), win, device_value<T, D>(pad_value)});
-  else
-    Kernels<D>::for_each(n * c * taps, Im2colTap<V>{dptr(src), dptr(out), win, device_value<T, D>(pad_value)}, lh * lw);
+  launch_im2col<D>(dptr(src), dptr(out), win, n * c, device_value<T, D>(pad_value));
   return record<Op::im2col>(out, Im2colAttr<T>{win, pad_value}, x);
 }
 
@@ -236,11 +290,7 @@ Tensor<T, D> run_col2im(const Tensor<T, D>& cols, const Window2d& win) {
   const std::int64_t c = win.batch_in_columns ? win.channels : cols.size(1) / (win.kh * win.kw);
   auto out = Tensor<T, D>::empty(Shape{n, c, win.h, win.w});
   const auto src = cols.contiguous_data();
-  if constexpr (Kernels<D>::per_element_threads)
-    Kernels<D>::for_each(out.numel(), Col2imPixel<value_t<T, D>>{dptr(src), dptr(out), win});
-  else
-    Kernels<D>::for_each(n * c, Col2imPlane<value_t<T, D>>{dptr(src), dptr(out), win},
-                         win.kh * win.kw * win.lh() * win.lw());
+  launch_col2im<D>(dptr(src), dptr(out), win, n * c);
   return record<Op::col2im>(out, win, cols);
 }
 
@@ -249,34 +299,148 @@ inline bool is_pointwise(const Window2d& win) {
   return win.kh == 1 && win.kw == 1 && win.sh == 1 && win.sw == 1 && win.ph == 0 && win.pw == 0;
 }
 
-// conv2d (groups = 1) when nothing is recorded: the batch goes in chunks of images whose columns
-// (about 1 MB in float) stay in cache, and each chunk is one batched GEMM that writes its images
-// straight into the NCHW output, which starts as the bias (beta = 1): no column matrix of the whole
-// batch, no permute, no separate bias pass. The training path keeps the recorded im2col + matmul.
+// conv2d with groups = 1 is a primitive with its own kernels, forward and backward. The batch goes
+// through them in chunks: on the CPU as many images as keep a chunk's column matrix near 1 MB in
+// float, so that im2col writes it into the cache and the GEMM reads it from there; a GPU takes the
+// whole batch in one chunk. Each chunk is one (batched) GEMM that writes its images straight into
+// the NCHW result: no column matrix of the whole batch, no permute, no separate bias pass.
+struct ConvChunks {
+  std::int64_t n, size, count;  // batch, images per chunk, chunks
+};
+template <class D>
+ConvChunks conv_chunks(std::int64_t n, std::int64_t k, std::int64_t l) {
+  std::int64_t size = std::max<std::int64_t>(n, 1);
+  if constexpr (!Kernels<D>::per_element_threads)
+    size = std::clamp<std::int64_t>((std::int64_t{1} << 18) / std::max<std::int64_t>(1, k * l), 1, size);
+  return {n, size, ceil_div(n, size)};
+}
+
+// f(chunk index, first image, images) for every chunk. On the CPU the chunks share out the OpenMP
+// threads in one parallel region, and each chunk's im2col, GEMM and bias run on its thread (loops
+// inside do not fork again, and OpenBLAS runs single-threaded inside a parallel region): a region
+// per kernel of every chunk cost more in thread wake-ups than the kernels took.
+template <class D, class F>
+void for_each_chunk(const ConvChunks& chunks, std::int64_t work_per_chunk, F&& f) {
+  auto run = [&](std::int64_t i) { f(i, i * chunks.size, std::min(chunks.size, chunks.n - i * chunks.size)); };
+  if constexpr (Kernels<D>::per_element_threads)
+    for (std::int64_t i = 0; i < chunks.count; ++i) run(i);
+  else
+    kernels::cpu::parallel_for(chunks.count, work_per_chunk, run);
+}
+
+// Row r = image * C + channel of an [N, C, L] output gets bias[channel] (a CPU call per row: the map
+// of a broadcast operand walks it with a runtime stride, which does not vectorize).
+template <class V>
+struct AddBiasRow {
+  V* out;
+  const V* bias;
+  std::int64_t channels, l;
+  TRUSTML_HD void operator()(std::int64_t r) const {
+    const V b = bias[r % channels];
+    V* row = out + r * l;
+    for (std::int64_t j = 0; j < l; ++j) row[j] += b;
+  }
+};
+
+// y = conv2d(x, weight) + bias (bias may be undefined), unrecorded.
 template <class T, class D>
-Tensor<T, D> conv2d_no_grad(const Tensor<T, D>& x, const Tensor<T, D>& weight, const Tensor<T, D>& bias,
+Tensor<T, D> conv2d_forward(const Tensor<T, D>& x, const Tensor<T, D>& weight, const Tensor<T, D>& bias,
                             const Window2d& win) {
+  using V = value_t<T, D>;
   const std::int64_t n = x.size(0), cin = x.size(1), cout = weight.size(0);
-  const std::int64_t k = weight.size(1) * win.kh * win.kw, l = win.lh() * win.lw();
-  // clone, not contiguous: for one image with a 1 x 1 output the expanded bias is already contiguous,
-  // and the GEMM would accumulate into the bias itself.
-  auto out = bias.defined() ? expand(reshape(bias, {1, cout, 1}), {n, cout, l}).clone()
-                            : Tensor<T, D>::zeros(Shape{n, cout, l});
+  const std::int64_t k = cin * win.kh * win.kw, l = win.lh() * win.lw();
+  const ConvChunks chunks = conv_chunks<D>(n, k, l);
+  auto out = Tensor<T, D>::empty(Shape{n, cout, l});
   const auto w = weight.contiguous_data();
+  const auto b = bias.defined() ? bias.contiguous_data() : Tensor<T, D>();
   const auto images = x.contiguous_data();
-  const std::int64_t chunk = std::max<std::int64_t>(1, (std::int64_t{1} << 18) / std::max<std::int64_t>(1, k * l));
-  for (std::int64_t first = 0; first < n; first += chunk) {
-    const std::int64_t c = std::min(chunk, n - first);
-    const auto part = images.slice(0, first, first + c);
-    const auto cols = is_pointwise(win) ? reshape(part, {c, cin, l}) : run_im2col(part, win, T(0));
-    kernels::GemmArgs<value_t<T, D>> g;
-    g.m = cout, g.n = l, g.k = k, g.batch = c, g.beta = value_t<T, D>(1);
+  for_each_chunk<D>(chunks, chunks.size * cout * k * l, [&](std::int64_t, std::int64_t first, std::int64_t c) {
+    const V* part = dptr(images) + first * cin * win.h * win.w;
+    const auto cols = is_pointwise(win) ? Tensor<T, D>() : Tensor<T, D>::empty(Shape{c, k, l});
+    if (!is_pointwise(win)) launch_im2col<D>(part, dptr(cols), win, c * cin, V(0));
+    kernels::GemmArgs<V> g;
+    g.m = cout, g.n = l, g.k = k, g.batch = c;
     g.a = dptr(w), g.lda = k, g.stride_a = 0;
-    g.b = dptr(cols), g.ldb = l, g.stride_b = k * l;
+    g.b = is_pointwise(win) ? part : dptr(cols), g.ldb = l, g.stride_b = k * l;
     g.c = dptr(out) + first * cout * l, g.ldc = l, g.stride_c = cout * l;
     Kernels<D>::gemm(g);
-  }
+    if (!b.defined()) return;
+    // The bias, added while the chunk's output is still in the cache.
+    if constexpr (Kernels<D>::per_element_threads) {
+      const Shape part_shape{c, cout, l};
+      Kernels<D>::map(part_shape, g.c, fn::Add{}, kernels::Strided<V>{g.c, contiguous_strides(part_shape)},
+                      kernels::Strided<V>{dptr(b), Shape{0, 1, 0}});
+    } else {
+      Kernels<D>::for_each(c * cout, AddBiasRow<V>{g.c, dptr(b), cout, l}, l);
+    }
+  });
   return reshape(out, {n, cout, win.lh(), win.lw()});
+}
+
+// The input gradient of conv2d (conv_transpose2d of gy with the weight), unrecorded: per chunk, the
+// columns W^T gy, then col2im into the chunk's images.
+template <class T, class D>
+Tensor<T, D> conv2d_input_grad(const Tensor<T, D>& gy, const Tensor<T, D>& weight, const Window2d& win) {
+  using V = value_t<T, D>;
+  const std::int64_t n = gy.size(0), cout = weight.size(0), cin = weight.size(1);
+  const std::int64_t k = cin * win.kh * win.kw, l = win.lh() * win.lw();
+  const ConvChunks chunks = conv_chunks<D>(n, k, l);
+  auto dx = Tensor<T, D>::empty(Shape{n, cin, win.h, win.w});
+  const auto w = weight.contiguous_data();
+  const auto g = gy.contiguous_data();
+  for_each_chunk<D>(chunks, chunks.size * cout * k * l, [&](std::int64_t, std::int64_t first, std::int64_t c) {
+    V* part = dptr(dx) + first * cin * win.h * win.w;
+    const auto cols = is_pointwise(win) ? Tensor<T, D>() : Tensor<T, D>::empty(Shape{c, k, l});
+    kernels::GemmArgs<V> p;
+    p.trans_a = true, p.m = k, p.n = l, p.k = cout, p.batch = c;
+    p.a = dptr(w), p.lda = k, p.stride_a = 0;
+    p.b = dptr(g) + first * cout * l, p.ldb = l, p.stride_b = cout * l;
+    p.c = is_pointwise(win) ? part : dptr(cols), p.ldc = l, p.stride_c = k * l;
+    Kernels<D>::gemm(p);
+    if (is_pointwise(win)) return;
+    if constexpr (Kernels<D>::per_element_threads)
+      launch_col2im<D>(dptr(cols), part, win, c * cin);
+    else
+      Kernels<D>::for_each(c * cin, Col2imPlaneScratch<V>{dptr(cols), part, win}, k * l / cin);
+  });
+  return dx;
+}
+
+// The weight gradient of conv2d, unrecorded: per chunk, gy with the chunk's images side by side
+// ([Cout, c L]) times the chunk's columns in the same layout ([Cin kh kw, c L]) transposed; the
+// chunks' products are then added in chunk order, so the sum does not depend on the thread count.
+template <class T, class D>
+Tensor<T, D> conv2d_weight_grad(const Tensor<T, D>& gy, const Tensor<T, D>& x, const Window2d& win,
+                                const Shape& weight_shape) {
+  using V = value_t<T, D>;
+  const std::int64_t n = x.size(0), cin = x.size(1), cout = gy.size(1);
+  const std::int64_t k = cin * win.kh * win.kw, l = win.lh() * win.lw();
+  const ConvChunks chunks = conv_chunks<D>(n, k, l);
+  auto per_chunk = Tensor<T, D>::empty(Shape{chunks.count, cout, k});
+  const auto images = x.contiguous_data();
+  const auto g = gy.contiguous_data();
+  for_each_chunk<D>(chunks, chunks.size * cout * k * l, [&](std::int64_t i, std::int64_t first, std::int64_t c) {
+    auto side_by_side = [&](const Tensor<T, D>& t, std::int64_t channels) {  // [c, ch, ...] -> [ch, c L]
+      return contiguous(permute(reshape(t.slice(0, first, first + c), {c, channels, l}), {1, 0, 2}));
+    };
+    Tensor<T, D> cols;
+    if (is_pointwise(win)) {
+      cols = side_by_side(images, cin);
+    } else {
+      auto wide = win;
+      wide.batch_in_columns = true, wide.batch = c, wide.channels = cin;
+      cols = Tensor<T, D>::empty(Shape{k, c * l});
+      launch_im2col<D>(dptr(images) + first * cin * win.h * win.w, dptr(cols), wide, c * cin, V(0));
+    }
+    const auto gc = side_by_side(g, cout);
+    kernels::GemmArgs<V> p;
+    p.trans_b = true, p.m = cout, p.n = k, p.k = c * l;
+    p.a = dptr(gc), p.lda = c * l;
+    p.b = dptr(cols), p.ldb = c * l;
+    p.c = dptr(per_chunk) + i * cout * k, p.ldc = k;
+    Kernels<D>::gemm(p);
+  });
+  return reshape(chunks.count == 1 ? per_chunk : sum(per_chunk, {0}), weight_shape);
 }
 }  // namespace ops
 
@@ -321,15 +485,10 @@ Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& weight, const Ten
   const auto win = ops::make_window("conv2d", x.shape(), {x.size(2), x.size(3)}, {weight.size(2), weight.size(3)},
                                     stride, padding, dilation);
   const std::int64_t k = weight.size(1) * win.kh * win.kw, l = win.lh() * win.lw();
-  const bool records = autograd::grad_enabled() && autograd::any_requires_grad(x, weight, bias);
-  if (groups == 1 && !records) return ops::conv2d_no_grad(x, weight, bias, win);
   if (groups == 1) {
-    // One GEMM over the whole batch: [Cout, k] x [k, N * L], then the batch moved back in front.
-    auto wide = win;
-    wide.batch_in_columns = true, wide.batch = n, wide.channels = cin;
-    auto cols = ops::is_pointwise(win) ? reshape(permute(x, {1, 0, 2, 3}), {cin, n * l}) : ops::run_im2col(x, wide, T(0));
-    auto out = permute(reshape(matmul(reshape(weight, {cout, k}), cols), {cout, n, win.lh(), win.lw()}), {1, 0, 2, 3});
-    return bias.defined() ? add(out, reshape(bias, {cout, 1, 1})) : contiguous(out);
+    // A bias-free conv records a zero bias, which asks for no gradient: one rule for both.
+    auto out = ops::conv2d_forward(x, weight, bias, win);
+    return ops::record<Op::conv2d>(out, win, x, weight, bias.defined() ? bias : Tensor<T, D>::zeros(Shape{cout}));
   }
   auto cols = ops::is_pointwise(win) ? reshape(x, {n, cin, l}) : ops::run_im2col(x, win, T(0));
   auto out = matmul(reshape(weight, {groups, cout / groups, k}), reshape(cols, {n, groups, k, l}));

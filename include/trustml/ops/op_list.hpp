@@ -37,7 +37,7 @@
 
 // Convolution, pooling and resampling (ops/conv.hpp, ops/pool.hpp).
 #define TRUSTML_OPS_CONV(X)                                                                              \
-  X(im2col, primitive) X(col2im, primitive) X(conv2d, composite) X(conv_transpose2d, composite)          \
+  X(im2col, primitive) X(col2im, primitive) X(conv2d, primitive) X(conv_transpose2d, composite)          \
   X(max_pool2d, primitive) X(avg_pool2d, composite) X(adaptive_avg_pool2d, composite)                    \
   X(upsample_nearest2d, composite) X(pixel_shuffle, composite) X(pixel_unshuffle, composite)
 

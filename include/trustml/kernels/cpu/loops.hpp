@@ -176,6 +176,9 @@ struct Kernels<Cpu> {
     });
   }
 
+  // Multiply-adds below which one product of a batched GEMM gets one thread, not several.
+  static constexpr std::int64_t kSmallGemm = std::int64_t{1} << 21;
+
   template <class F>
   static void for_each(std::int64_t n, F f, std::int64_t work_per_item = 1) {
     cpu::parallel_for(n, work_per_item, f);
@@ -186,14 +189,18 @@ struct Kernels<Cpu> {
 #if defined(TRUSTML_USE_BLAS)
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
       const auto ta = g.trans_a ? CblasTrans : CblasNoTrans, tb = g.trans_b ? CblasTrans : CblasNoTrans;
-      for (std::int64_t b = 0; b < g.batch; ++b) {
+      auto one = [&](std::int64_t b) {
         if constexpr (std::is_same_v<T, float>)
           cblas_sgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, g.alpha, g.a + b * g.stride_a, g.lda,
                       g.b + b * g.stride_b, g.ldb, g.beta, g.c + b * g.stride_c, g.ldc);
         else
           cblas_dgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, g.alpha, g.a + b * g.stride_a, g.lda,
                       g.b + b * g.stride_b, g.ldb, g.beta, g.c + b * g.stride_c, g.ldc);
-      }
+      };
+      // As in eigen_gemm: products too small for the BLAS to split run one per thread (inside a
+      // parallel region OpenBLAS's OpenMP build runs single-threaded).
+      if (g.batch > 1 && g.m * g.n * g.k < kSmallGemm) cpu::parallel_for(g.batch, g.m * g.n * g.k, one);
+      else for (std::int64_t b = 0; b < g.batch; ++b) one(b);
     } else  // complex: Eigen (only the instantiations a BLAS build still needs are compiled)
 #endif
     {
@@ -208,7 +215,7 @@ struct Kernels<Cpu> {
     using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
     using Stride = Eigen::OuterStride<>;
     // Small batched products run one per thread; large ones let Eigen parallelize each product.
-    const bool small = g.m * g.n * g.k < (1 << 18);
+    const bool small = g.m * g.n * g.k < kSmallGemm;
     auto one = [&](std::int64_t b) {
       Eigen::Map<Mat, 0, Stride> c(g.c + b * g.stride_c, g.m, g.n, Stride(g.ldc));
       // One product form for every beta: half the Eigen instantiations, which dominate compile time.
