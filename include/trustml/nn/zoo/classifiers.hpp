@@ -2,7 +2,8 @@
 //
 //   Mlp({784, 256, 10})   Linear + ReLU layers: layers.0, layers.2, ...
 //   SmallCnn()            the reference small CNN of the specs: conv 1->16 3x3 pad 1, ReLU,
-//                         maxpool 2, conv 16->32 3x3 pad 1, ReLU, maxpool 2, linear 1568->10;
+//                         maxpool 2, conv 16->32 3x3 pad 1, ReLU, maxpool 2, linear 1568->10
+//                         (each ReLU runs after its pooling: the same function, see below);
 //                         names features.0, features.3, classifier (about 20.5 k parameters);
 //                         SmallCnn(1, 10, seed, 8) halves the widths: the spec's 9,098-parameter
 //                         model A of DeepZero's CGE-vs-backprop runs
@@ -74,12 +75,15 @@ class FeaturesClassifier : public Module<T, D> {
 };
 
 // Appends conv (kernel x kernel, `padding`), ReLU and 2x2 max pooling: the block of both CNNs below.
+// The pooling runs before the ReLU. The two commute exactly, values and gradients alike (ReLU is
+// monotone, so the maximum of the rectified window is the rectified maximum, from the same input
+// element), and this order rectifies a quarter of the elements, forward and backward.
 template <class T, class D>
 void push_conv_relu_pool(Sequential<T, D>& features, std::int64_t in, std::int64_t out, std::int64_t kernel,
                          std::int64_t padding, std::uint64_t seed) {
   features.push_back(std::make_shared<Conv2d<T, D>>(in, out, kernel, ConvOptions{.padding = padding}, seed));
-  features.push_back(ReLU<T, D>());
   features.push_back(MaxPool2d<T, D>(2));
+  features.push_back(ReLU<T, D>());
 }
 
 template <class T = float, class D = Cpu>
