@@ -17,6 +17,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <exception>
+#include <mutex>
 #include <ostream>
 
 #include "trustml/ops/elementwise.hpp"
@@ -318,14 +320,26 @@ ConvChunks conv_chunks(std::int64_t n, std::int64_t k, std::int64_t l) {
 // f(chunk index, first image, images) for every chunk. On the CPU the chunks share out the OpenMP
 // threads in one parallel region, and each chunk's im2col, GEMM and bias run on its thread (loops
 // inside do not fork again, and OpenBLAS runs single-threaded inside a parallel region): a region
-// per kernel of every chunk cost more in thread wake-ups than the kernels took.
+// per kernel of every chunk cost more in thread wake-ups than the kernels took. An exception in a
+// chunk (a failed allocation) is rethrown after the region, which it must not leave.
 template <class D, class F>
 void for_each_chunk(const ConvChunks& chunks, std::int64_t work_per_chunk, F&& f) {
   auto run = [&](std::int64_t i) { f(i, i * chunks.size, std::min(chunks.size, chunks.n - i * chunks.size)); };
-  if constexpr (Kernels<D>::per_element_threads)
+  if constexpr (Kernels<D>::per_element_threads) {
     for (std::int64_t i = 0; i < chunks.count; ++i) run(i);
-  else
-    kernels::cpu::parallel_for(chunks.count, work_per_chunk, run);
+  } else {
+    std::exception_ptr error;
+    std::mutex error_mutex;
+    kernels::cpu::parallel_for(chunks.count, work_per_chunk, [&](std::int64_t i) {
+      try {
+        run(i);
+      } catch (...) {
+        const std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
+    });
+    if (error) std::rethrow_exception(error);
+  }
 }
 
 // Row r = image * C + channel of an [N, C, L] output gets bias[channel] (a CPU call per row: the map
