@@ -252,9 +252,10 @@ TRUSTML_RULE(max_pool2d, both) {
   return grads(reshape(scattered, shape));
 }
 // conv2d (groups = 1; grouped convolutions are im2col + matmul): without create_graph the chunked
-// kernels of ops/conv.hpp; with it (or for complex values) the same products from recorded ops
-// (W^H g through col2im for the input, g times the input's columns conjugated for the weight), so
-// that they differentiate again.
+// kernels of ops/conv.hpp; with it (or for complex values) the same products from recorded ops, so
+// that they differentiate again: for the input conv_transpose2d of g with conj(W) (the output
+// padding restores the rows and columns the strides dropped), for the weight g times the input's
+// columns conjugated.
 TRUSTML_RULE(conv2d, inputs) {
   using G = std::decay_t<decltype(c.grad)>;
   const ops::Window2d& win = c.attrs;
@@ -266,15 +267,15 @@ TRUSTML_RULE(conv2d, inputs) {
     if (c.template needs<1>()) dw = ops::conv2d_weight_grad(c.grad, x, win, w.shape());
     return grads(dx, dw, db);
   }
-  const std::int64_t n = x.size(0), cin = x.size(1), cout = w.size(0), l = win.lh() * win.lw();
-  const std::int64_t k = cin * win.kh * win.kw;
-  auto g = reshape(c.grad, {n, cout, l});
   if (c.template needs<0>()) {
-    auto cols = matmul(conj(transpose(reshape(w, {cout, k}), 0, 1)), g);
-    dx = ops::is_pointwise(win) ? reshape(cols, x.shape()) : ops::run_col2im(cols, win);
+    const Size2 dropped{(win.h + 2 * win.ph - win.dh * (win.kh - 1) - 1) % win.sh,
+                        (win.w + 2 * win.pw - win.dw * (win.kw - 1) - 1) % win.sw};
+    dx = conv_transpose2d(c.grad, conj(w), G(), {win.sh, win.sw}, {win.ph, win.pw}, dropped, 1, {win.dh, win.dw});
   }
   if (c.template needs<1>()) {
+    const std::int64_t n = x.size(0), cin = x.size(1), l = win.lh() * win.lw();
     auto cols = ops::is_pointwise(win) ? reshape(x, {n, cin, l}) : ops::run_im2col(x, win, InT<C>(0));
+    auto g = reshape(c.grad, {n, w.size(0), l});
     dw = reshape(sum(matmul(g, conj(transpose(cols, 1, 2))), {0}), w.shape());
   }
   return grads(dx, dw, db);

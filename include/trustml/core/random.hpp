@@ -61,15 +61,22 @@ TRUSTML_HD inline double uniform(std::uint64_t seed, std::uint64_t stream, std::
 // not contract into an fma), which makes normal draws bit-identical on the CPU and on CUDA. They are
 // also branch-free and call no library function, so a CPU loop over draws compiles to SIMD code.
 namespace portable {
-// x = m 2^e with m in [1/2, 1) for a normal (not subnormal) double x > 0: frexp by bit moves.
-TRUSTML_HD inline double split_exponent(double x, int& e) {
+// The IEEE 754 bits of a double, and back (memcpy: defined behaviour on the host and on CUDA).
+TRUSTML_HD inline std::uint64_t bits_of(double x) {
   std::uint64_t bits;
   std::memcpy(&bits, &x, sizeof bits);
+  return bits;
+}
+TRUSTML_HD inline double double_of(std::uint64_t bits) {
+  double x;
+  std::memcpy(&x, &bits, sizeof x);
+  return x;
+}
+// x = m 2^e with m in [1/2, 1) for a normal (not subnormal) double x > 0: frexp by bit moves.
+TRUSTML_HD inline double split_exponent(double x, int& e) {
+  const std::uint64_t bits = bits_of(x);
   e = static_cast<int>((bits >> 52) & 0x7ff) - 1022;
-  bits = (bits & 0x800fffffffffffffull) | 0x3fe0000000000000ull;
-  double m;
-  std::memcpy(&m, &bits, sizeof m);
-  return m;
+  return double_of((bits & 0x800fffffffffffffull) | 0x3fe0000000000000ull);
 }
 // ln(x) for a normal double x > 0: x = m 2^e with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s),
 // s = (m-1)/(m+1).
@@ -89,11 +96,7 @@ TRUSTML_HD inline double log(double x) {
 // using SIMD square roots): 1/sqrt(x) from a bit-level first guess (error < 3.5%) and four Newton
 // steps (3.5e-2, 1.8e-3, 4.9e-6, 3.6e-11, 2e-21), then one residual correction of x / sqrt(x).
 TRUSTML_HD inline double sqrt(double x) {
-  std::uint64_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  bits = 0x5fe6eb50c7b537a9ull - (bits >> 1);
-  double r;
-  std::memcpy(&r, &bits, sizeof r);
+  double r = double_of(0x5fe6eb50c7b537a9ull - (bits_of(x) >> 1));
   const double half = 0.5 * x;
   TRUSTML_UNROLL
   for (int step = 0; step < 4; ++step) r = r * ::fma(-half * r, r, 1.5);

@@ -96,6 +96,33 @@ TRUSTML_HD inline ValidRange valid_range(std::int64_t off, std::int64_t sw, std:
   return {lo, hi > lo ? hi : lo};
 }
 
+// Unit strides and rows as wide as the image ("same" padding): a tap's block of the column matrix
+// is then the image plane shifted by one offset, which im2col and col2im move as one long run.
+TRUSTML_HD inline bool is_shifted_plane(const Window2d& k) { return k.sh == 1 && k.sw == 1 && k.lw() == k.w; }
+
+// For such a window and tap row ki (column offset off): entry i of the tap's block is pixel
+// i + shift of the plane, and the entries [lo, hi) fall inside it.
+struct ShiftedRun {
+  std::int64_t shift, lo, hi;
+};
+TRUSTML_HD inline ShiftedRun shifted_run(const Window2d& k, std::int64_t ki, std::int64_t off) {
+  const std::int64_t n = k.lh() * k.lw(), pixels = k.h * k.w, shift = (ki * k.dh - k.ph) * k.w + off;
+  const std::int64_t lo = shift < 0 ? (-shift < n ? -shift : n) : 0;
+  const std::int64_t hi = pixels - shift < n ? (pixels - shift > lo ? pixels - shift : lo) : n;
+  return {shift, lo, hi};
+}
+
+// Sets the columns of a tap's lh x lw block outside v (those past the image's left and right
+// edges) to `value`, column by column: a kernel reaches one or two columns past an edge, so this is
+// a short strided loop over the rows.
+template <class V>
+TRUSTML_HD void fill_outside_columns(V* block, std::int64_t lh, std::int64_t lw, ValidRange v, V value) {
+  for (std::int64_t ow = 0; ow < v.lo; ++ow)
+    for (std::int64_t oh = 0; oh < lh; ++oh) block[oh * lw + ow] = value;
+  for (std::int64_t ow = v.hi; ow < lw; ++ow)
+    for (std::int64_t oh = 0; oh < lh; ++oh) block[oh * lw + ow] = value;
+}
+
 // One kernel tap of one image plane per call (r = (plane * kh + ki) * kw + kj, plane = n * C + c):
 // its lh rows of the column matrix. Whole taps per call keep the index arithmetic (integer
 // divisions) out of the row loop.
@@ -113,20 +140,12 @@ struct Im2colTap {
     const V* image = x + plane * k.h * k.w;
     const std::int64_t off = kj * k.dw - k.pw;
     const ValidRange v = valid_range(off, k.sw, k.w, lw);
-    if (k.sh == 1 && k.sw == 1 && lw == k.w) {
-      // Unit strides and rows as wide as the image ("same" padding): the tap's block is the plane
-      // shifted by one offset, so one long copy, then the columns that fall outside get the pad.
-      const std::int64_t n = lh * lw, shift = (ki * k.dh - k.ph) * k.w + off;
-      const std::int64_t lo = shift < 0 ? (-shift < n ? -shift : n) : 0;
-      const std::int64_t hi = k.h * k.w - shift < n ? (k.h * k.w - shift > lo ? k.h * k.w - shift : lo) : n;
-      for (std::int64_t i = 0; i < lo; ++i) o[i] = pad;
-      for (std::int64_t i = lo; i < hi; ++i) o[i] = image[shift + i];
-      for (std::int64_t i = hi; i < n; ++i) o[i] = pad;
-      // Column by column (a kernel reaches one or two past the edge): a strided loop over the rows.
-      for (std::int64_t ow = 0; ow < v.lo; ++ow)
-        for (std::int64_t oh = 0; oh < lh; ++oh) o[oh * lw + ow] = pad;
-      for (std::int64_t ow = v.hi; ow < lw; ++ow)
-        for (std::int64_t oh = 0; oh < lh; ++oh) o[oh * lw + ow] = pad;
+    if (is_shifted_plane(k)) {  // one long copy, then the columns that fall outside get the pad
+      const ShiftedRun run = shifted_run(k, ki, off);
+      for (std::int64_t i = 0; i < run.lo; ++i) o[i] = pad;
+      for (std::int64_t i = run.lo; i < run.hi; ++i) o[i] = image[run.shift + i];
+      for (std::int64_t i = run.hi; i < lh * lw; ++i) o[i] = pad;
+      fill_outside_columns(o, lh, lw, v, pad);
       return;
     }
     for (std::int64_t oh = 0; oh < lh; ++oh, o += lw) {
@@ -179,10 +198,10 @@ struct Col2imPlane {
   }
 };
 
-// col2im of column matrices the caller owns (conv2d's input gradient): with unit strides and rows as
-// wide as the image, a tap's rows land on the plane shifted by one offset, as in Im2colTap. The tap's
-// entries that im2col would have filled with padding are set to zero first, so that the tap is one
-// long add over the plane instead of a short add per row; the sums are those of Col2imPlane.
+// col2im of column matrices the caller owns (conv2d's input gradient). For a shifted-plane window
+// the tap's entries that im2col would have filled with padding are set to zero first, so that the
+// tap is one long add over the plane instead of a short add per row; the sums are those of
+// Col2imPlane, which runs every other window.
 template <class V>
 struct Col2imPlaneScratch {
   V* cols;
@@ -190,24 +209,17 @@ struct Col2imPlaneScratch {
   Window2d win;
   TRUSTML_HD void operator()(std::int64_t plane) const {
     const Window2d k = win;
+    if (!is_shifted_plane(k)) return Col2imPlane<V>{cols, out, win}(plane);
     const std::int64_t lh = k.lh(), lw = k.lw(), pixels = k.h * k.w;
-    if (!(k.sh == 1 && k.sw == 1 && lw == k.w)) return Col2imPlane<V>{cols, out, win}(plane);
     V* image = out + plane * pixels;
     for (std::int64_t i = 0; i < pixels; ++i) image[i] = V(0);
     for (std::int64_t ki = 0; ki < k.kh; ++ki)
       for (std::int64_t kj = 0; kj < k.kw; ++kj) {
         V* src = cols + k.column_row(plane, ki, kj, 0);
         const std::int64_t off = kj * k.dw - k.pw;
-        const ValidRange v = valid_range(off, 1, k.w, lw);
-        for (std::int64_t ow = 0; ow < v.lo; ++ow)
-          for (std::int64_t oh = 0; oh < lh; ++oh) src[oh * lw + ow] = V(0);
-        for (std::int64_t ow = v.hi; ow < lw; ++ow)
-          for (std::int64_t oh = 0; oh < lh; ++oh) src[oh * lw + ow] = V(0);
-        const std::int64_t n = lh * lw, shift = (ki * k.dh - k.ph) * k.w + off;
-        const std::int64_t lo = shift < 0 ? (-shift < n ? -shift : n) : 0;
-        const std::int64_t hi = pixels - shift < n ? (pixels - shift > lo ? pixels - shift : lo) : n;
-        V* dst = image + shift;
-        for (std::int64_t i = lo; i < hi; ++i) dst[i] += src[i];
+        fill_outside_columns(src, lh, lw, valid_range(off, 1, k.w, lw), V(0));
+        const ShiftedRun run = shifted_run(k, ki, off);
+        for (std::int64_t i = run.lo; i < run.hi; ++i) image[run.shift + i] += src[i];
       }
   }
 };
