@@ -100,10 +100,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "threads for both (OMP_NUM_THREADS for BART)")->check(CLI::PositiveNumber);
   app.add_option("--k1", k1, "the smaller CG iteration count")->check(CLI::PositiveNumber);
   app.add_option("--k2", k2, "the larger CG iteration count")->check(CLI::PositiveNumber);
-  app.add_option("--repeats", repeats, "timed runs per iteration count and program")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--unrolled-repeats", unrolled_repeats, "timed unrolled forwards")
-      ->check(CLI::PositiveNumber);
+  app.add_option("--repeats", repeats, "timed runs per iteration count and program")->check(CLI::PositiveNumber);
+  app.add_option("--unrolled-repeats", unrolled_repeats, "timed unrolled forwards")->check(CLI::PositiveNumber);
   app.add_option("--stat", stat, "statistic of the repeats: best (the default: robust on a shared machine) or median")
       ->check(CLI::IsMember({"best", "median"}));
   app.add_option("--lambda", lambda, "the l2 weight (pics -r)")->check(CLI::NonNegativeNumber);
@@ -164,8 +162,10 @@ int main(int argc, char** argv) {
   const double ours_per_iter = (pick(ours2) - pick(ours1)) / (k2 - k1);
 
   // Same iterates: our k-iteration solve against BART's at both counts.
-  const double err1 = tl::mri::nrmse(ours_k1.reshape({n, n}), tl::io::read_cfl(dir.file("rec" + std::to_string(k1))).data);
-  const double err2 = tl::mri::nrmse(ours_k2.reshape({n, n}), tl::io::read_cfl(dir.file("rec" + std::to_string(k2))).data);
+  const double err1 =
+      tl::mri::nrmse(ours_k1.reshape({n, n}), tl::io::read_cfl(dir.file("rec" + std::to_string(k1))).data);
+  const double err2 =
+      tl::mri::nrmse(ours_k2.reshape({n, n}), tl::io::read_cfl(dir.file("rec" + std::to_string(k2))).data);
   const double err = std::max(err1, err2);
 
   // One application of the normal operator, and its FFT floor: the 2 C transforms it needs, run by
@@ -207,10 +207,10 @@ int main(int argc, char** argv) {
   std::cout << "CG-SENSE " << n << "x" << n << ", " << coils << " coils, R=" << acceleration << ", lambda " << lambda
             << ", " << threads << " threads, " << stat << " of " << repeats << "\n";
   std::cout << "                      k=" << k1 << " (ms)   k=" << k2 << " (ms)   per CG iteration (ms)\n";
-  std::cout << "  BART pics -l2      " << std::setw(10) << pick(bart1) << " " << std::setw(10) << pick(bart2)
-            << " " << std::setw(12) << bart_per_iter << "\n";
-  std::cout << "  trustml cg_solve   " << std::setw(10) << pick(ours1) << " " << std::setw(10) << pick(ours2)
-            << " " << std::setw(12) << ours_per_iter << "\n";
+  std::cout << "  BART pics -l2      " << std::setw(10) << pick(bart1) << " " << std::setw(10) << pick(bart2) << " "
+            << std::setw(12) << bart_per_iter << "\n";
+  std::cout << "  trustml cg_solve   " << std::setw(10) << pick(ours1) << " " << std::setw(10) << pick(ours2) << " "
+            << std::setw(12) << ours_per_iter << "\n";
   std::cout << "  ratio ours/BART per iteration: " << std::setprecision(3) << ratio << "\n";
   std::cout << std::scientific << std::setprecision(2) << "  NRMSE vs BART: k=" << k1 << " " << err1 << ", k=" << k2
             << " " << err2 << "\n"

@@ -121,8 +121,8 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 5; ++i) their_ms.push_back(time_ms(their_step));
   }
   const double a = median(our_ms), b = median(their_ms);
-  std::cerr << "train step (batch " << batch << ", " << threads << " thread(s)): trustml " << a << " ms, LibTorch "
-            << b << " ms\n";
+  std::cerr << "train step (batch " << batch << ", " << threads << " thread(s)): trustml " << a << " ms, LibTorch " << b
+            << " ms\n";
   nlohmann::json result = {{"benchmark", "compare_libtorch_cnn"},
                            {"batch", batch},
                            {"threads", threads},

@@ -1,6 +1,5 @@
 // compare_libtorch_robustness: PGD-10 and randomized-smoothing CERTIFY with the reference small CNN in
-// trustml and in LibTorch, in one run, from the same weights (spec
-// ../shared/specs/robustness-anchors.md §8.3, acceptance check 6 and "Report only: RS throughput").
+// trustml and in LibTorch, in one run, from the same weights (the targets are in docs/performance.md).
 //
 //   compare_libtorch_robustness [--threads N] [--weights FILE] [--train-steps S] [--data-dir DIR]
 //                               [--check-images N] [--eps E] [--step A] [--steps K] [--batch B]
@@ -51,7 +50,6 @@
 #include <trustml/smoothing/statistics.hpp>
 #include <trustml/trustml.hpp>
 #include <vector>
-
 
 #include "libtorch_small_cnn.hpp"
 
@@ -222,8 +220,7 @@ int main(int argc, char** argv) {
     };
 
     // 1. Differential PGD.
-    const tl::attacks::PgdOptions pgd_options{.norm = tl::attacks::Norm::linf,
-                                              .eps = eps,
+    const tl::attacks::PgdOptions pgd_options{.ball = tl::attacks::LinfBall{eps},
                                               .step_size = step,
                                               .steps = steps,
                                               .random_start = false,

@@ -17,12 +17,12 @@
 // A summary with each op's share of memcpy's GB/s is printed at the end.
 #include <benchmark/benchmark.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <map>
 #include <string>
-#include <unistd.h>
 #include <trustml/trustml.hpp>
 #include <vector>
 
@@ -98,7 +98,8 @@ void BM_Memcpy(benchmark::State& state, bool parallel) {
 #pragma omp parallel
       {
         const std::size_t t = std::size_t(omp_get_thread_num()), nt = std::size_t(omp_get_num_threads());
-        const std::size_t lo = (bytes * t / nt) & ~std::size_t(63), hi = t + 1 == nt ? bytes : (bytes * (t + 1) / nt) & ~std::size_t(63);
+        const std::size_t lo = (bytes * t / nt) & ~std::size_t(63),
+                          hi = t + 1 == nt ? bytes : (bytes * (t + 1) / nt) & ~std::size_t(63);
         std::memcpy(dst + lo, src + lo, hi - lo);
       }
 #else
@@ -161,13 +162,15 @@ int main(int argc, char** argv) {
 
   std::printf("\nsummary (best GB/s; %d OpenMP thread(s)); %% of memcpy 1 thread / %% of memcpy on %d thread(s)\n",
               threads, threads);
-  const char* names[] = {"ew/add/contig",      "ew/mul/contig",      "ew/exp/contig",     "ew/add/bcast_row",
-                         "ew/add/bcast_col",   "ew/add_into/contig", "ew/mul_into/contig", "ew/exp_into/contig"};
+  const char* names[] = {"ew/add/contig",    "ew/mul/contig",      "ew/exp/contig",      "ew/add/bcast_row",
+                         "ew/add/bcast_col", "ew/add_into/contig", "ew/mul_into/contig", "ew/exp_into/contig"};
   auto get = [&](const std::string& key) {
     auto it = reporter.best.find(key);
     return it == reporter.best.end() ? 0.0 : it->second;
   };
-  auto pct = [](double x, double ref) { return ref > 0 ? std::to_string(int(100 * x / ref + 0.5)) + "%" : std::string("-"); };
+  auto pct = [](double x, double ref) {
+    return ref > 0 ? std::to_string(int(100 * x / ref + 0.5)) + "%" : std::string("-");
+  };
   for (auto n : sizes) {
     const std::string arg = "/" + std::to_string(n);
     bool any = false;

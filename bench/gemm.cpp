@@ -16,12 +16,12 @@
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
 #include <string>
-#include <unistd.h>
 #include <thread>
 #include <trustml/trustml.hpp>
 #include <tuple>
@@ -137,9 +137,15 @@ int main(int argc, char** argv) {
     for (int n : sizes) {
       const std::string suffix = "/t" + std::to_string(t);
       benchmark::RegisterBenchmark(("gemm/trustml" + suffix).c_str(), BM_Trustml, t)
-          ->Arg(n)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+          ->Arg(n)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime()
+          ->MinTime(1.0);
       benchmark::RegisterBenchmark(("gemm/openblas" + suffix).c_str(), BM_OpenBlas, t)
-          ->Arg(n)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+          ->Arg(n)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime()
+          ->MinTime(1.0);
     }
   }
   benchmark::Initialize(&argc, argv);

@@ -31,7 +31,6 @@
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <tuple>
 #include <trustml/attacks/pgd.hpp>
 #include <trustml/cuda.hpp>
 #include <trustml/estimators/staged_cge.hpp>
@@ -41,6 +40,7 @@
 #include <trustml/nn.hpp>
 #include <trustml/nn/zoo/dncnn.hpp>
 #include <trustml/optim/sgd.hpp>
+#include <tuple>
 #include <vector>
 
 namespace tl = trustml;
@@ -139,7 +139,7 @@ Timed pgd10(std::int64_t batch) {
   net->eval();
   auto x = tl::Tensor<float>::rand({batch, 1, 28, 28}, 4).to<D>();
   auto y = tl::Tensor<std::int64_t>::from_vector(labels(batch), {batch}).to<D>();
-  tl::attacks::PgdOptions o{.eps = 8.0 / 255, .steps = 10, .early_stop = false, .seed = 5};
+  tl::attacks::PgdOptions o{.ball = tl::attacks::LinfBall{8.0 / 255}, .steps = 10, .early_stop = false, .seed = 5};
   tl::Tensor<float, D> adversarial;
   const double ms = best_ms<D>([&] { adversarial = tl::attacks::pgd(*net, x, y, o).adversarial; });
   return {ms, flat(tl::slice(adversarial, 0, 0, 4))};
@@ -291,9 +291,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::cout << "PyTorch " << peer["torch"].get<std::string>() << " on the same GPU (trustml / PyTorch):\n";
-    for (const auto& [name, ours, key] : {std::tuple{"SmallCnn train step", train_gpu.ms, "train_ms"},
-                                          std::tuple{"SmallCnn PGD-10", pgd_gpu.ms, "pgd_ms"},
-                                          std::tuple{"DnCNN forward", dncnn_gpu.ms, "dncnn_ms"}}) {
+    for (const auto& [name, ours, key] :
+         {std::tuple{"SmallCnn train step", train_gpu.ms, "train_ms"},
+          std::tuple{"SmallCnn PGD-10", pgd_gpu.ms, "pgd_ms"}, std::tuple{"DnCNN forward", dncnn_gpu.ms, "dncnn_ms"}}) {
       const double theirs = peer[key].get<double>();
       std::cout << "  " << std::left << std::setw(28) << name << std::right << std::setw(10) << theirs << " ms  ratio "
                 << ours / theirs << "\n";

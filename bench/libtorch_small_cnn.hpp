@@ -19,11 +19,11 @@ namespace bench {
 
 struct TorchSmallCnn : torch::nn::Module {
   TorchSmallCnn() {
-    features = register_module(
-        "features", torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 16, 3).padding(1)),
-                                          torch::nn::ReLU(), torch::nn::MaxPool2d(2),
-                                          torch::nn::Conv2d(torch::nn::Conv2dOptions(16, 32, 3).padding(1)),
-                                          torch::nn::ReLU(), torch::nn::MaxPool2d(2)));
+    features = register_module("features",
+                               torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 16, 3).padding(1)),
+                                                     torch::nn::ReLU(), torch::nn::MaxPool2d(2),
+                                                     torch::nn::Conv2d(torch::nn::Conv2dOptions(16, 32, 3).padding(1)),
+                                                     torch::nn::ReLU(), torch::nn::MaxPool2d(2)));
     classifier = register_module("classifier", torch::nn::Linear(1568, 10));
   }
   torch::Tensor forward(const torch::Tensor& x) { return classifier(features->forward(x).flatten(1)); }

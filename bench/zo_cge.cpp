@@ -63,7 +63,13 @@ int main(int argc, char** argv) {
   };
 
   estimators::EstimateStats stats;
-  const double plain_ms = time_ms([&] { stats = cge.estimate(*net, [&] { return loss((*net)(x), 1)[0]; }, &masks); });
+  // One group's loss as a tensor: plain CGE scores what the staged estimate scores.
+  estimators::BatchFunction<float, Cpu> one_group = [&](const Tensor<float>& output) {
+    return Tensor<float>::full(Shape{1}, float(loss(output, 1)[0]));
+  };
+  const double plain_ms = time_ms([&] {
+    stats = cge.estimate(estimators::ParameterProblem<float, Cpu>{*net, x, one_group, &masks});
+  });
   const auto plain = grads();
   std::cerr << model << ": CGE over " << stats.coordinates << " coordinates, batch " << batch << ", " << threads
             << " thread(s): plain " << plain_ms << " ms\n";
@@ -72,9 +78,8 @@ int main(int argc, char** argv) {
   for (float g : plain) scale = std::max(scale, double(std::abs(g)));
   bool reuse_bitwise = false;
   auto variant = [&](const char* name, bool delta, std::int64_t max_group) {
-    const double ms = time_ms([&] {
-      estimators::estimate_staged(cge, stages, x, loss, &masks, {.delta = delta, .max_group = max_group});
-    });
+    const double ms = time_ms(
+        [&] { estimators::estimate_staged(cge, stages, x, loss, &masks, {.delta = delta, .max_group = max_group}); });
     const auto got = grads();
     if (!delta && max_group == 1) reuse_bitwise = got == plain;
     for (std::size_t i = 0; i < plain.size(); ++i) max_diff = std::max(max_diff, double(std::abs(got[i] - plain[i])));

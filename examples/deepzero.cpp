@@ -1,12 +1,12 @@
 // deepzero: DeepZero's claim at small scale: coordinate-wise zeroth-order gradients (CGE) train a
 // CNN from scratch about as well as backprop, and sparse CGE keeps most of it at a tenth of the
-// queries, while randomized estimates (RGE) fall behind. Spec ../shared/specs/deepzero-zo.md §14.
+// queries, while randomized estimates (RGE) fall behind (arXiv:2310.02025; docs/papers.md).
 //
 //   deepzero [--epochs N] [--train-images N] [--batch-size B] [--lr LR] [--rge-lr LR] [--rge-queries Q]
 //            [--sparsity S] [--mask-interval K] [--mu MU] [--seed S] [--threads N] [--methods M,...]
 //            [--out DIR] [--quick]
 //
-// Trains the 9,098-parameter CNN of the spec (model A: conv 1->8, conv 8->16, linear 784->10) on
+// Trains the 9,098-parameter CNN of DeepZero's CGE-vs-backprop runs (model A: conv 1->8, conv 8->16, linear 784->10) on
 // Fashion-MNIST five times from the same initial weights, on the same batches in the same order,
 // with the same SGD (momentum 0.9, weight decay 5e-4, cosine learning rate per step):
 //   fo          backprop;
@@ -19,7 +19,7 @@
 // Prints time per epoch and queries per step; writes DIR/accuracy.png (test accuracy per epoch of
 // each method) and ends with one JSON line (fo_acc, cge_acc, sparse_cge_acc, fo_sparse_acc, rge_acc,
 // epoch_seconds, queries_per_step, the ZO-GraSP ratios, and `parity`: |cge - fo| within 0.5 points
-// in full mode, 1.5 in --quick mode, the spec's acceptance).
+// in full mode, 1.5 in --quick mode: the acceptance in docs/papers.md).
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
@@ -113,8 +113,9 @@ MethodResult train_one(const std::string& method, const Settings& s, const data:
         }
         loss = l.item();
       } else if (method == "rge") {
-        auto batch_loss = [&] { return double(cross_entropy((*model)(batch.images), batch.labels).item()); };
-        auto stats = rge.estimate(*model, batch_loss, static_cast<std::uint64_t>(step));
+        auto batch_loss = [&](const Tensor<float>& logits) { return cross_entropy(logits, batch.labels); };
+        auto stats = rge.estimate(estimators::ParameterProblem<float, Cpu>{*model, batch.images, batch_loss},
+                                  {.step = static_cast<std::uint64_t>(step)});
         loss = stats.loss, queries += stats.queries;
       } else {
         auto stats = estimators::estimate_staged(cge, stages, batch.images,
@@ -187,7 +188,8 @@ int main(int argc, char** argv) {
     // ZO-GraSP at the initial weights, from loss values only: the per-layer ratios of sparse CGE.
     pruning::LayerRatios ratios;
     const bool any_sparse = std::count(methods.begin(), methods.end(), "sparse_cge") +
-                                std::count(methods.begin(), methods.end(), "fo_sparse") > 0;
+                                std::count(methods.begin(), methods.end(), "fo_sparse") >
+                            0;
     if (any_sparse) {
       const auto grasp_data = per_class_sample(train_set, 25);
       const auto grasp_start = Clock::now();
@@ -209,8 +211,7 @@ int main(int argc, char** argv) {
       double seconds = 0;
       for (double t : results[method].epoch_seconds) seconds += t;
       std::cerr << method << ": " << results[method].test_acc.back() << " % after " << s.epochs << " epoch(s), "
-                << seconds / s.epochs << " s per epoch, " << results[method].queries_per_step
-                << " queries per step\n";
+                << seconds / s.epochs << " s per epoch, " << results[method].queries_per_step << " queries per step\n";
     }
 
     fs::create_directories(out_dir);
@@ -221,9 +222,9 @@ int main(int argc, char** argv) {
       for (int e = 1; e <= s.epochs; ++e) line.x.push_back(e), line.y.push_back(results[method].test_acc[e - 1]);
       series.push_back(line);
     }
-    util::write_line_plot(plot.string(), series,
-                          {.title = "Fashion-MNIST, model A: test accuracy", .x_label = "epoch",
-                           .y_label = "test accuracy (%)"});
+    util::write_line_plot(
+        plot.string(), series,
+        {.title = "Fashion-MNIST, model A: test accuracy", .x_label = "epoch", .y_label = "test accuracy (%)"});
 
     nlohmann::json epoch_seconds, queries_per_step, curves;
     for (auto& [method, r] : results) {

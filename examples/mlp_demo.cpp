@@ -114,8 +114,12 @@ int main(int argc, char** argv) {
     acc = accuracy(mlp.forward(x), y);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  nlohmann::json result = {{"example", "mlp_demo"},      {"steps", steps},          {"initial_loss", first_loss},
-                           {"final_loss", last_loss},    {"train_acc", acc},        {"seconds", seconds},
+  nlohmann::json result = {{"example", "mlp_demo"},
+                           {"steps", steps},
+                           {"initial_loss", first_loss},
+                           {"final_loss", last_loss},
+                           {"train_acc", acc},
+                           {"seconds", seconds},
                            {"loss_fell", last_loss < 0.5 * first_loss}};
   std::cout << result.dump() << std::endl;
   return 0;

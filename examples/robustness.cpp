@@ -1,6 +1,6 @@
-// robustness: adversarial and certified robustness of the small CNN on Fashion-MNIST (spec
-// ../shared/specs/robustness-anchors.md; Madry et al. 2018, Cohen et al. 2019, Salman et al. 2020,
-// DeepZero §9.1).
+// robustness: adversarial and certified robustness of the small CNN on Fashion-MNIST (Madry et al.
+// 2018, arXiv:1706.06083; Cohen et al. 2019, arXiv:1902.02918; Salman et al. 2020, arXiv:2003.01908;
+// DeepZero, arXiv:2310.02025; docs/papers.md).
 //
 //   robustness [--epochs N] [--train-images N] [--test-images N] [--certify-images N] [--n N]
 //              [--n0 N] [--alpha A] [--pgd-steps S] [--denoiser-images N] [--denoiser-epochs N]
@@ -98,7 +98,8 @@ std::shared_ptr<Model> train_model(const Settings& s, const data::LabeledImages&
 }
 
 // Robust accuracy: the fraction of images the attack does not turn into a misclassification.
-double attacked_accuracy(Model& model, const data::LabeledImages& set, const attacks::PgdOptions& options,
+template <attacks::Ball B>
+double attacked_accuracy(Model& model, const data::LabeledImages& set, const attacks::PgdOptions<B>& options,
                          const auto& estimator, std::int64_t* queries = nullptr) {
   data::DataLoader loader(set, {.batch_size = 128, .shuffle = false});
   std::int64_t robust = 0, spent = 0;
@@ -164,8 +165,7 @@ std::shared_ptr<nn::zoo::DnCNN<float>> train_denoiser(const Settings& s, const d
         info = training.gradient(batch.images, targets,
                                  smoothing::OverWeights<estimators::CoordinateZO, float, Cpu>{policy, &active},
                                  static_cast<std::uint64_t>(step));
-      else
-        info = training.gradient(batch.images, targets, policy, static_cast<std::uint64_t>(step));
+      else info = training.gradient(batch.images, targets, policy, static_cast<std::uint64_t>(step));
       sgd.step();
       ++step;
       queries += info.queries * batch.images.size(0), images += batch.images.size(0);
@@ -247,28 +247,22 @@ int main(int argc, char** argv) {
     auto standard = obtain(0, "standard");
     const double clean_acc = train::evaluate(*standard, test_set).accuracy;
     std::cerr << "standard model: clean accuracy " << 100 * clean_acc << " %\n";
-    struct Threat {
-      std::string name;
-      attacks::Norm norm;
-      double eps;
-    };
-    const std::vector<Threat> threats{{"linf_0.05", attacks::Norm::linf, 0.05},
-                                      {"linf_0.1", attacks::Norm::linf, 0.1},
-                                      {"l2_0.5", attacks::Norm::l2, 0.5},
-                                      {"l2_1.0", attacks::Norm::l2, 1.0}};
     nlohmann::json pgd_acc;
     const auto pgd_start = Clock::now();
-    for (const auto& t : threats) {
-      attacks::PgdOptions o{.norm = t.norm, .eps = t.eps, .steps = s.pgd_steps, .seed = s.seed};
-      pgd_acc[t.name] = attacked_accuracy(*standard, test_set, o, estimators::Backprop{});
-      std::cerr << "PGD-" << s.pgd_steps << " " << t.name << ": accuracy " << 100 * pgd_acc[t.name].get<double>()
-                << " %\n";
-    }
+    auto threat = [&](const std::string& name, const auto& ball) {
+      attacks::PgdOptions o{.ball = ball, .steps = s.pgd_steps, .seed = s.seed};
+      pgd_acc[name] = attacked_accuracy(*standard, test_set, o, estimators::Backprop{});
+      std::cerr << "PGD-" << s.pgd_steps << " " << name << ": accuracy " << 100 * pgd_acc[name].get<double>() << " %\n";
+    };
+    threat("linf_0.05", attacks::LinfBall{0.05});
+    threat("linf_0.1", attacks::LinfBall{0.1});
+    threat("l2_0.5", attacks::L2Ball{0.5});
+    threat("l2_1.0", attacks::L2Ball{1.0});
     const double pgd_seconds = seconds_since(pgd_start);
     const auto zo_set = first_images(test_set, s.zo_pgd_images);
     const auto zo_start = Clock::now();
     std::int64_t zo_queries = 0;
-    attacks::PgdOptions zo_options{.norm = attacks::Norm::linf, .eps = 0.1, .steps = s.pgd_steps, .seed = s.seed};
+    attacks::PgdOptions zo_options{.ball = attacks::LinfBall{0.1}, .steps = s.pgd_steps, .seed = s.seed};
     const double zo_pgd_acc = attacked_accuracy(
         *standard, zo_set, zo_options, estimators::RandomZO({.mu = 1e-3, .queries = 20, .seed = s.seed}), &zo_queries);
     const double zo_white_acc = attacked_accuracy(*standard, zo_set, zo_options, estimators::Backprop{});
@@ -281,7 +275,7 @@ int main(int argc, char** argv) {
     {
       const auto shown = first_images(test_set, 16);
       auto r = attacks::pgd(*standard, shown.images, shown.labels,
-                            {.norm = attacks::Norm::linf, .eps = 0.1, .steps = s.pgd_steps, .seed = s.seed});
+                            {.ball = attacks::LinfBall{0.1}, .steps = s.pgd_steps, .seed = s.seed});
       standard->eval();
       NoGradGuard no_grad;
       const auto clean_pred = argmax((*standard)(shown.images), 1).to_vector();

@@ -1,5 +1,5 @@
 // smug: robust MRI reconstruction by smoothing inside the unrolled steps (SMUG; Li et al. 2023, Liang
-// et al. 2025; spec ../shared/specs/mri-smug.md, section 9 "small").
+// et al. 2025; arXiv:2303.12735, arXiv:2312.07784; the small-scale protocol is in docs/papers.md).
 //
 //   smug [--size N] [--coils C] [--train-images N] [--test-images N] [--steps K] [--epochs E]
 //        [--pretrain-epochs E] [--smug-epochs E] [--rs-e2e-epochs E] [--sigma S] [--eps a,b,c]
@@ -13,8 +13,8 @@
 //    Gaussian noise; a fastMRI random 1-D mask at 4x (y = M y_full), and others at 2x and 8x.
 // 2. Models (all: a 5-layer 32-channel residual CNN denoiser, K unrolled steps, lambda 1, CG):
 //    MoDL trained end to end (MSE(x_K, x*)); RS-E2E fine-tuned from MoDL on the consistency loss
-//    against the frozen MoDL with noise on the sampled k-space (spec 3.1); SMUG from a denoiser
-//    pre-trained on x* + noise, fine-tuned with the unrolled-stability loss, target D(x*) (3.5).
+//    against the frozen MoDL with noise on the sampled k-space; SMUG from a denoiser
+//    pre-trained on x* + noise, fine-tuned with the unrolled-stability loss, target D(x*).
 //    Adam, betas (0.5, 0.999), learning rate held then decayed linearly to 0 (the SMUG codes'
 //    schedule). Weights are saved in DIR and reloaded by --load.
 // 3. Evaluation on the test images (PSNR and SSIM as the SMUG code computes them: complex PSNR,
@@ -81,9 +81,9 @@ struct Settings {
   // SMUG's clean PSNR at or above MoDL's and gives it the robust gain.
   double lr = 1e-3, sigma = 0.05;
   int train_samples = 4, test_samples = 10, attack_samples = 4, pgd_steps = 10;
-  std::vector<double> eps;  // L-inf, per real and imaginary part; empty: the attack domain's default
-  std::string smug_init = "pretrained";       // or "modl": fine-tune SMUG from MoDL's denoiser
-  std::string stability_target = "truth";     // UStab target: x* (ICASSP code) or "denoised" D(x*) (journal)
+  std::vector<double> eps;                 // L-inf, per real and imaginary part; empty: the attack domain's default
+  std::string smug_init = "pretrained";    // or "modl": fine-tune SMUG from MoDL's denoiser
+  std::string stability_target = "truth";  // UStab target: x* (ICASSP code) or "denoised" D(x*) (journal)
   mri::AttackDomain attack_domain = mri::AttackDomain::image;
   std::uint64_t seed = 1;
 };
@@ -123,17 +123,21 @@ MriData make_data(const Settings& s, const Sense& full, std::int64_t count, std:
   }
   MriData d{stack(images, 0).to<Dev>(), {}};
   d.y_full = add(full.forward(d.x_star), mri::complex_gaussian_noise<R, Dev>(Shape{count, s.coils, s.size, s.size},
-                                                                            s.measurement_noise, seed + 7));
+                                                                             s.measurement_noise, seed + 7));
   return d;
 }
 
 Image rows_of(const Image& x, const std::vector<std::int64_t>& rows) {
-  return index_select(x, 0, Tensor<std::int64_t, Dev>::from_vector(rows, Shape{static_cast<std::int64_t>(rows.size())}));
+  return index_select(x, 0,
+                      Tensor<std::int64_t, Dev>::from_vector(rows, Shape{static_cast<std::int64_t>(rows.size())}));
 }
 
 Net make_net(const Settings& s, std::shared_ptr<nn::Module<R, Dev>> denoiser, mri::Smoothing placement, int samples) {
   return Net(std::move(denoiser),
-             {.steps = s.steps, .lambda = 1.0, .learn_lambda = false, .cg = {s.cg_iterations, 0, 0},
+             {.steps = s.steps,
+              .lambda = 1.0,
+              .learn_lambda = false,
+              .cg = {s.cg_iterations, 0, 0},
               .smoothing = {.placement = placement,
                             .sigma = s.sigma,
                             .samples = samples,
@@ -182,7 +186,8 @@ template <class Recon>
 Image in_batches(const Image& y, std::int64_t batch, Recon&& recon) {
   NoGradGuard no_grad;
   std::vector<Image> parts;
-  for (std::int64_t i = 0; i < y.size(0); i += batch) parts.push_back(recon(y.slice(0, i, std::min(y.size(0), i + batch))));
+  for (std::int64_t i = 0; i < y.size(0); i += batch)
+    parts.push_back(recon(y.slice(0, i, std::min(y.size(0), i + batch))));
   return concat(parts, 0);
 }
 
@@ -192,7 +197,7 @@ struct Score {
   mri::ImageScores psnr, ssim;
   double nmse = 0, psnr_fastmri = 0, ssim_fastmri = 0;
   nlohmann::json json() const {
-    return {{"psnr", psnr.mean()},       {"psnr_std", psnr.std()},           {"ssim", ssim.mean()},
+    return {{"psnr", psnr.mean()},  {"psnr_std", psnr.std()},       {"ssim", ssim.mean()},
             {"nmse_fastmri", nmse}, {"psnr_fastmri", psnr_fastmri}, {"ssim_fastmri", ssim_fastmri}};
   }
 };
@@ -236,7 +241,8 @@ int main(int argc, char** argv) {
   app.add_option("--test-images", s.test_images, "test images")->check(CLI::PositiveNumber);
   app.add_option("--steps", s.steps, "unrolled steps K")->check(CLI::Range(1, 32));
   app.add_option("--epochs", s.modl_epochs, "MoDL training epochs")->check(CLI::PositiveNumber);
-  app.add_option("--pretrain-epochs", s.pretrain_epochs, "SMUG denoiser pre-training epochs")->check(CLI::PositiveNumber);
+  app.add_option("--pretrain-epochs", s.pretrain_epochs, "SMUG denoiser pre-training epochs")
+      ->check(CLI::PositiveNumber);
   app.add_option("--smug-epochs", s.smug_epochs, "SMUG fine-tuning epochs")->check(CLI::PositiveNumber);
   app.add_option("--rs-e2e-epochs", s.rs_e2e_epochs, "RS-E2E fine-tuning epochs")->check(CLI::PositiveNumber);
   app.add_option("--sigma", s.sigma, "smoothing noise (peak |x*| = 1)")->check(CLI::Range(0.0, 1.0));
@@ -344,12 +350,12 @@ int main(int argc, char** argv) {
       if (s.smug_init == "modl") {
         smug_denoiser->load_state_dict(modl_denoiser->state_dict());
       } else {
-        losses["pretrain"] = train("denoiser", smug_denoiser->parameters(), s.pretrain_epochs, s.train_images, s,
-                                   [&](const auto& rows) {
-                                     const Channels x = mri::to_channels(rows_of(train_set.x_star, rows));
-                                     const Channels eta = Channels::randn(x.shape(), s.seed + 41, ++call * x.numel());
-                                     return mse((*smug_denoiser)(clamp(add(x, scale(eta, R(s.sigma))), R(-1), R(1))), x);
-                                   });
+        losses["pretrain"] =
+            train("denoiser", smug_denoiser->parameters(), s.pretrain_epochs, s.train_images, s, [&](const auto& rows) {
+              const Channels x = mri::to_channels(rows_of(train_set.x_star, rows));
+              const Channels eta = Channels::randn(x.shape(), s.seed + 41, ++call * x.numel());
+              return mse((*smug_denoiser)(clamp(add(x, scale(eta, R(s.sigma))), R(-1), R(1))), x);
+            });
       }
       losses["fine_tune"] = train("SMUG", smug.parameters(), s.smug_epochs, s.train_images, s, [&](const auto& rows) {
         const Image x_star = rows_of(train_set.x_star, rows);
@@ -414,10 +420,13 @@ int main(int argc, char** argv) {
       util::ProgressBar bar(s.test_images, {.label = label});
       for (std::int64_t i = 0; i < s.test_images; i += batch) {
         const std::int64_t end = std::min(s.test_images, i + batch);
-        mri::ReconstructionPgdOptions o{.domain = s.attack_domain, .eps = eps, .steps = s.pgd_steps,
+        mri::ReconstructionPgdOptions o{.domain = s.attack_domain,
+                                        .ball = attacks::LinfBall{eps},
+                                        .steps = s.pgd_steps,
                                         .seed = s.seed + static_cast<std::uint64_t>(i)};
-        auto r = mri::reconstruction_pgd([&](const Image& in) { return reconstruct_input(net, in); },
-                                         attacked_input.slice(0, i, end), test_set.x_star.slice(0, i, end), o, a.mask());
+        auto r =
+            mri::reconstruction_pgd([&](const Image& in) { return reconstruct_input(net, in); },
+                                    attacked_input.slice(0, i, end), test_set.x_star.slice(0, i, end), o, a.mask());
         const double worst = amax(abs(mri::to_channels(r.delta))).item();
         const double leak = image_attack ? 0.0 : double(amax(mul(abs(r.delta), outside)).item());
         deltas_admissible = deltas_admissible && worst <= eps * (1 + 1e-6) && leak == 0;
@@ -427,7 +436,8 @@ int main(int argc, char** argv) {
       }
       bar.finish();
       net.options().smoothing.samples = test_samples;
-      const double l1 = std::accumulate(first.begin(), first.end(), 0.0), lk = std::accumulate(last.begin(), last.end(), 0.0);
+      const double l1 = std::accumulate(first.begin(), first.end(), 0.0),
+                   lk = std::accumulate(last.begin(), last.end(), 0.0);
       attack_loss[label] = {{"after_step_1", l1 / first.size()}, {"final", lk / last.size()}};
       attack_loss_rose = attack_loss_rose && (s.pgd_steps < 2 || lk > l1);
       return concat(inputs, 0);
@@ -451,7 +461,9 @@ int main(int argc, char** argv) {
     // Other sampling rates (both x_0 and the data consistency use the new mask) and other K.
     for (double r : {2.0, 8.0}) {
       const Sense ar(maps, mask_at(r));
-      for (auto& m : methods) record(m.name, "accel_" + std::to_string(static_cast<int>(r)) + "x", evaluate(m, ar, mul(ar.mask(), test_set.y_full)));
+      for (auto& m : methods)
+        record(m.name, "accel_" + std::to_string(static_cast<int>(r)) + "x",
+               evaluate(m, ar, mul(ar.mask(), test_set.y_full)));
     }
     for (int k : {4, 12}) {
       for (auto& m : methods) {
@@ -465,7 +477,8 @@ int main(int argc, char** argv) {
     // Pictures: the first four test images.
     {
       const std::int64_t shown = std::min<std::int64_t>(4, s.test_images);
-      std::vector<Channels> rows{magnitudes(test_set.x_star.slice(0, 0, shown)), magnitudes(zero_filled.slice(0, 0, shown))};
+      std::vector<Channels> rows{magnitudes(test_set.x_star.slice(0, 0, shown)),
+                                 magnitudes(zero_filled.slice(0, 0, shown))};
       std::vector<Channels> errors{magnitudes(sub(zero_filled, test_set.x_star).slice(0, 0, shown))};
       std::vector<std::string> captions, error_captions;
       for (const char* c : {"truth", "zero filled"})
@@ -488,7 +501,7 @@ int main(int argc, char** argv) {
                              {.columns = shown, .scale = zoom, .captions = error_captions});
     }
 
-    // Acceptance (spec 9.5): the largest budget is the one the spec's numbers are about.
+    // Acceptance (docs/papers.md): the largest budget is the one the papers' numbers are about.
     const std::string worst = "pgd_" + std::to_string(s.eps.back()).substr(0, 6);
     auto psnr = [&](const std::string& m, const std::string& row) { return scores.at(m).at(row).psnr.mean(); };
     bool smug_gain_every_eps = true;
@@ -496,12 +509,13 @@ int main(int argc, char** argv) {
       const std::string row = "pgd_" + std::to_string(eps).substr(0, 6);
       smug_gain_every_eps = smug_gain_every_eps && psnr("smug", row) > psnr("modl", row);
     }
-    const auto interval = bootstrap_interval(scores["smug"][worst].psnr.values, scores["modl"][worst].psnr.values, s.seed);
+    const auto interval =
+        bootstrap_interval(scores["smug"][worst].psnr.values, scores["modl"][worst].psnr.values, s.seed);
     bool noise_drop_smaller = true;
     for (double eps : s.eps) {
       const std::string row = "noise_" + std::to_string(eps).substr(0, 6);
-      noise_drop_smaller = noise_drop_smaller &&
-                           psnr("smug", "clean") - psnr("smug", row) < psnr("modl", "clean") - psnr("modl", row);
+      noise_drop_smaller =
+          noise_drop_smaller && psnr("smug", "clean") - psnr("smug", row) < psnr("modl", "clean") - psnr("modl", row);
     }
     nlohmann::json checks = {
         {"modl_beats_cg_sense_beats_zero_filled",
@@ -515,9 +529,10 @@ int main(int argc, char** argv) {
         {"smug_beats_rs_e2e_under_attack", psnr("smug", worst) >= psnr("rs_e2e", worst)},
         {"smug_noise_drop_smaller", noise_drop_smaller}};
     // The quick run is too small to train robust models: it must pass the invariants.
-    bool checks_passed = deltas_admissible && attack_loss_rose && psnr("modl", "clean") > psnr("zero_filled", "clean") &&
+    bool checks_passed = deltas_admissible && attack_loss_rose &&
+                         psnr("modl", "clean") > psnr("zero_filled", "clean") &&
                          psnr("modl", worst) < psnr("modl", "clean");
-    // The full run must meet the acceptance; the spec's further checks are reported.
+    // The full run must meet the acceptance checks; the further checks are reported.
     if (!quick)
       for (const char* required : {"modl_beats_cg_sense_beats_zero_filled", "attack_costs_modl_2db",
                                    "smug_robust_gain_1db", "smug_clean_within_1_5db", "smug_beats_rs_e2e_under_attack"})

@@ -19,8 +19,8 @@
 #include <trustml/data/fashion_mnist.hpp>
 #include <trustml/nn.hpp>
 #include <trustml/nn/serialize.hpp>
-#include <trustml/optim/sgd.hpp>
 #include <trustml/optim/schedule.hpp>
+#include <trustml/optim/sgd.hpp>
 #include <trustml/train/checkpoint.hpp>
 #include <trustml/train/evaluate.hpp>
 #include <trustml/trustml.hpp>
@@ -95,7 +95,9 @@ int main(int argc, char** argv) {
     const auto test_set = test_raw.normalize(stats.mean, stats.stddev);
 
     auto model = make_model(model_name, seed);
-    data::DataLoader loader(train_set, {.batch_size = batch_size, .shuffle = true, .seed = seed,
+    data::DataLoader loader(train_set, {.batch_size = batch_size,
+                                        .shuffle = true,
+                                        .seed = seed,
                                         .augmentation = {.crop_padding = 2, .horizontal_flip = true}});
     optim::SGD<float> optimizer(model->parameters(),
                                 {.lr = lr, .momentum = 0.9, .weight_decay = weight_decay, .nesterov = true});
@@ -109,8 +111,8 @@ int main(int argc, char** argv) {
       progress = train::load_checkpoint(checkpoint, *model, optimizer);
       std::cerr << "resumed from " << checkpoint.string() << " after epoch " << progress.epoch << "\n";
     }
-    std::cerr << "training " << model_name << " (" << model->num_parameters() << " parameters) on "
-              << train_set.size() << " images, " << epochs << " epochs of " << loader.size() << " steps\n";
+    std::cerr << "training " << model_name << " (" << model->num_parameters() << " parameters) on " << train_set.size()
+              << " images, " << epochs << " epochs of " << loader.size() << " steps\n";
 
     double train_loss = 0;
     for (std::int64_t epoch = progress.epoch; epoch < epochs; ++epoch) {
@@ -145,12 +147,18 @@ int main(int argc, char** argv) {
     std::vector<double> per_class;
     for (std::int64_t c = 0; c < 10; ++c) per_class.push_back(eval.class_accuracy(c));
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    nlohmann::json result = {{"example", "train_classifier"}, {"model", model_name},
-                             {"quick", quick},                 {"epochs", epochs},
-                             {"train_images", train_set.size()}, {"test_images", test_set.size()},
-                             {"parameters", model->num_parameters()}, {"train_loss", train_loss},
-                             {"test_loss", eval.loss},        {"test_acc", eval.accuracy},
-                             {"class_acc", per_class},        {"seconds", seconds},
+    nlohmann::json result = {{"example", "train_classifier"},
+                             {"model", model_name},
+                             {"quick", quick},
+                             {"epochs", epochs},
+                             {"train_images", train_set.size()},
+                             {"test_images", test_set.size()},
+                             {"parameters", model->num_parameters()},
+                             {"train_loss", train_loss},
+                             {"test_loss", eval.loss},
+                             {"test_acc", eval.accuracy},
+                             {"class_acc", per_class},
+                             {"seconds", seconds},
                              {"picture", (fs::path(out_dir) / "predictions.png").string()}};
     std::cout << result.dump() << std::endl;
   } catch (const Error& e) {

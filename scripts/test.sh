@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's second command: builds everything (CUDA sources too, when nvcc is installed) and runs
-# all tests. CUDA tests skip with a message when no GPU is present.
+# all tests. Without a GPU, ctest reports the GPU cases (test_cuda) as skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh

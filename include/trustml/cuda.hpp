@@ -9,7 +9,8 @@
 #pragma once
 
 #if !defined(__CUDACC__)
-#error "trustml/cuda.hpp must be compiled by nvcc (a .cu file, or a source with LANGUAGE CUDA); plain C++ files may include trustml/device/cuda.hpp for the Cuda type and memory functions only"
+#error \
+    "trustml/cuda.hpp must be compiled by nvcc (a .cu file, or a source with LANGUAGE CUDA); plain C++ files may include trustml/device/cuda.hpp for the Cuda type and memory functions only"
 #endif
 
 // Eigen 3.4 (used by the CPU kernels) marks defaulted special members __host__ __device__, which
@@ -19,7 +20,7 @@
 #include <Eigen/Core>
 #pragma nv_diagnostic pop
 
-#include "trustml/trustml.hpp"
 #include "trustml/device/cuda.hpp"
 #include "trustml/kernels/cuda/fft.cuh"
 #include "trustml/kernels/cuda/loops.cuh"
+#include "trustml/trustml.hpp"

@@ -1,10 +1,11 @@
 // Per-sample input gradients (estimators/input_gradient.hpp): backprop against central differences,
-// the closed-form error of Gaussian and sphere RGE on a linear loss (spec robustness-anchors §2.4),
+// the closed-form error of Gaussian and sphere RGE on a linear loss (DeepZero, arXiv:2310.02025),
 // exact CGE on a quadratic, query counts, and that a grad() for the input skips weight gradients.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <trustml/estimators/input_gradient.hpp>
+#include <trustml/estimators/zeroth_order.hpp>
 #include <trustml/nn.hpp>
 
 #include "attacks/attack_support.hpp"

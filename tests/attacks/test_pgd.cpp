@@ -1,11 +1,12 @@
 // Attacks (attacks/): steepest ascent and projections in closed form, uniform random starts, the
 // linear-model oracle (exact margin drops eps |w|_1 and eps |w|_2, exact robust accuracy) for
-// white-box and black-box PGD and FGSM, the invariants of robustness-anchors §2.3 on a CNN, and
+// white-box and black-box PGD and FGSM, the invariants of PGD (eps-ball, box, early stop) on a CNN, and
 // bad input.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <trustml/attacks/pgd.hpp>
+#include <trustml/estimators/zeroth_order.hpp>
 #include <trustml/nn.hpp>
 
 #include "attacks/attack_support.hpp"
@@ -43,10 +44,11 @@ struct LinearModel {
     auto s = add_scalar(sum(mul(x, Td::from_vector(w)), {1}), b);
     return s.to_vector();
   }
-  double dual_norm(Norm p) const {
+  template <class Ball>
+  double dual_norm() const {
     double l1 = 0, l2 = 0;
     for (double v : w) l1 += std::abs(v), l2 += v * v;
-    return p == Norm::linf ? l1 : std::sqrt(l2);
+    return std::same_as<Ball, LinfBall> ? l1 : std::sqrt(l2);
   }
   Labels labels(const Td& x) const {
     std::vector<std::int64_t> y;
@@ -55,17 +57,23 @@ struct LinearModel {
   }
 };
 constexpr double unbounded = 1e30;
+// Runs f(LinfBall{eps}) and f(L2Ball{eps}).
+template <class F>
+void for_linf_and_l2(double eps, F&& f) {
+  f(LinfBall{eps});
+  f(L2Ball{eps});
+}
 }  // namespace
 
 TEST_CASE("steepest ascent meets the norm with equality and maximizes <g, eta>") {
   const auto g = Td::from_vector({3, -3, 1, 0, 0, 0, -2, 0.5}, {2, 4});
   const double eps = 0.2;
-  auto linf = steepest_ascent(g, Norm::linf, eps).to_vector();
+  auto linf = LinfBall{}.steepest_ascent(g, eps).to_vector();
   CHECK(linf == std::vector<double>{0.2, -0.2, 0.2, 0, 0, 0, -0.2, 0.2});
-  auto l1 = steepest_ascent(g, Norm::l1, eps).to_vector();  // ties split evenly
+  auto l1 = L1Ball{}.steepest_ascent(g, eps).to_vector();  // ties split evenly
   CHECK(l1 == std::vector<double>{0.1, -0.1, 0, 0, 0, 0, -0.2, 0});
-  auto l2 = steepest_ascent(g, Norm::l2, eps);
-  const auto l2_norms = norms(l2, Norm::l2);
+  auto l2 = L2Ball{}.steepest_ascent(g, eps);
+  const auto l2_norms = L2Ball{}.norms(l2);
   CHECK(l2_norms[0] == doctest::Approx(eps).epsilon(1e-14));
   CHECK(l2_norms[1] == doctest::Approx(eps).epsilon(1e-14));
   // <g, eta> = eps |g|_q, q the dual norm.
@@ -73,35 +81,35 @@ TEST_CASE("steepest ascent meets the norm with equality and maximizes <g, eta>")
   CHECK(inner[0] == doctest::Approx(eps * std::sqrt(19.0)).epsilon(1e-14));
   CHECK(inner[1] == doctest::Approx(eps * std::sqrt(4.25)).epsilon(1e-14));
   // A zero gradient gives a zero step in every norm.
-  for (Norm p : {Norm::linf, Norm::l2, Norm::l1})
-    CHECK(amax(abs(steepest_ascent(Td::zeros({1, 4}), p, eps))).item() == 0);
+  CHECK(amax(abs(LinfBall{}.steepest_ascent(Td::zeros({1, 4}), eps))).item() == 0);
+  CHECK(amax(abs(L2Ball{}.steepest_ascent(Td::zeros({1, 4}), eps))).item() == 0);
+  CHECK(amax(abs(L1Ball{}.steepest_ascent(Td::zeros({1, 4}), eps))).item() == 0);
 }
 
 TEST_CASE("projection: L-inf clamps, L2 rescales only rows outside the ball") {
   const auto delta = Td::from_vector({0.3, -0.4, 0.05, 0.02}, {2, 2});
-  CHECK(project(delta, Norm::linf, 0.1).to_vector() == std::vector<double>{0.1, -0.1, 0.05, 0.02});
-  auto l2 = project(delta, Norm::l2, 0.1).to_vector();
+  CHECK(LinfBall{0.1}.project(delta).to_vector() == std::vector<double>{0.1, -0.1, 0.05, 0.02});
+  auto l2 = L2Ball{0.1}.project(delta).to_vector();
   CHECK(l2[0] == doctest::Approx(0.06).epsilon(1e-14));
   CHECK(l2[1] == doctest::Approx(-0.08).epsilon(1e-14));
   CHECK(l2[2] == 0.05);  // inside: bit for bit
   CHECK(l2[3] == 0.02);
-  check_error([&] { project(delta, Norm::l1, 0.1); }, "attacks::project", "L-inf and L2");
 }
 
 TEST_CASE("random starts are uniform in the ball (10^4 draws, d = 100)") {
   const double eps = 0.5;
   const std::int64_t draws = 10000, d = 100;
-  auto l2 = random_start<double, Cpu>(Shape{draws, d}, Norm::l2, eps, 3);
-  const auto radii = norms(l2, Norm::l2);
+  auto l2 = L2Ball{eps}.random_start<double, Cpu>(Shape{draws, d}, 3);
+  const auto radii = L2Ball{eps}.norms(l2);
   double mean_radius = 0, largest = 0;
   for (double r : radii) mean_radius += r / draws, largest = std::max(largest, r);
   CHECK(mean_radius == doctest::Approx(eps * d / (d + 1)).epsilon(0.01));
   CHECK(largest <= eps * (1 + 1e-12));
-  auto linf = random_start<double, Cpu>(Shape{draws, d}, Norm::linf, eps, 3);
+  auto linf = LinfBall{eps}.random_start<double, Cpu>(Shape{draws, d}, 3);
   CHECK(mean(abs(linf)).item() == doctest::Approx(eps / 2).epsilon(0.01));
   CHECK(amax(abs(linf)).item() <= eps);
   // A seed reproduces its draw.
-  CHECK(max_abs_diff(random_start<double, Cpu>(Shape{draws, d}, Norm::l2, eps, 3), l2) == 0);
+  CHECK(max_abs_diff(L2Ball{eps}.random_start<double, Cpu>(Shape{draws, d}, 3), l2) == 0);
 }
 
 TEST_CASE("linear oracle: PGD and FGSM lower the margin by exactly eps |w|_q, white box and black box") {
@@ -111,9 +119,9 @@ TEST_CASE("linear oracle: PGD and FGSM lower the margin by exactly eps |w|_q, wh
   const auto y = model.labels(x);
   const auto before = model.score(x);
   const double eps = 0.15;
-  for (Norm p : {Norm::linf, Norm::l2}) {
-    CAPTURE(std::string(norm_name(p)));
-    const double drop = eps * model.dual_norm(p);
+  for_linf_and_l2(eps, [&]<class Ball>(const Ball& ball) {
+    CAPTURE(ball.name());
+    const double drop = eps * model.dual_norm<Ball>();
     // |s| shrinks by exactly `drop` at points farther than `drop` from the boundary (nearer ones
     // cross it, and there |s| is not |s0| - drop).
     std::vector<std::int64_t> far;
@@ -130,8 +138,7 @@ TEST_CASE("linear oracle: PGD and FGSM lower the margin by exactly eps |w|_q, wh
       for (double v : r.norm) CHECK(v == doctest::Approx(eps).epsilon(1e-12));
     };
     for (int steps : {1, 3, 10}) {
-      PgdOptions o{.norm = p,
-                   .eps = eps,
+      PgdOptions o{.ball = ball,
                    .step_size = eps / steps,
                    .steps = steps,
                    .random_start = false,
@@ -145,14 +152,14 @@ TEST_CASE("linear oracle: PGD and FGSM lower the margin by exactly eps |w|_q, wh
                            estimators::CoordinateZO({.mu = 1e-4, .difference = estimators::Difference::central})));
     }
     exact_drop(fgsm<double, Cpu>(model.function(), xf, yf,
-                                 {.norm = p, .eps = eps, .lower = -unbounded, .upper = unbounded},
+                                 PgdOptions{.ball = ball, .lower = -unbounded, .upper = unbounded},
                                  margin_objective<double, Cpu>()));
     // Robust accuracy is exactly the fraction with margin > eps |w|_q (cross-entropy, early stop).
     // Without a random start: from one, L2 PGD reaches the optimum only in the limit of many steps.
-    PgdOptions o{.norm = p, .eps = eps, .steps = 20, .random_start = false, .lower = -unbounded, .upper = unbounded};
+    PgdOptions o{.ball = ball, .steps = 20, .random_start = false, .lower = -unbounded, .upper = unbounded};
     auto r = pgd<double, Cpu>(model.function(), x, y, o);
     for (std::int64_t i = 0; i < n; ++i) CHECK(r.success[i] == (std::abs(before[i]) <= drop));
-  }
+  });
 }
 
 TEST_CASE("linear oracle: success never decreases with eps; zeroth-order PGD nears the white-box result") {
@@ -162,12 +169,12 @@ TEST_CASE("linear oracle: success never decreases with eps; zeroth-order PGD nea
   const auto y = model.labels(x);
   std::vector<bool> previous(n, false);
   for (double eps : {0.0, 0.05, 0.1, 0.2, 0.4}) {
-    PgdOptions o{.eps = eps, .steps = 10, .lower = -unbounded, .upper = unbounded};
+    PgdOptions o{.ball = {eps}, .steps = 10, .lower = -unbounded, .upper = unbounded};
     auto r = pgd<double, Cpu>(model.function(), x, y, o);
     for (std::int64_t i = 0; i < n; ++i) CHECK((!previous[i] || r.success[i]));
     previous = r.success;
   }
-  PgdOptions o{.eps = 0.2, .steps = 20, .lower = -unbounded, .upper = unbounded};
+  PgdOptions o{.ball = {0.2}, .steps = 20, .lower = -unbounded, .upper = unbounded};
   auto white = pgd<double, Cpu>(model.function(), x, y, o);
   auto black = pgd<double, Cpu>(model.function(), x, y, o, cross_entropy_objective<double, Cpu>(),
                                 estimators::RandomZO({.mu = 1e-4, .queries = 10, .seed = 2}));
@@ -181,7 +188,7 @@ TEST_CASE("targeted PGD reaches the target on a linear multiclass model") {
   const auto x = Td::randn({n, d}, 13);
   std::vector<std::int64_t> targets;
   for (std::int64_t i = 0; i < n; ++i) targets.push_back(i % 4);
-  PgdOptions o{.norm = Norm::l2, .eps = 20, .steps = 30, .targeted = true, .lower = -unbounded, .upper = unbounded};
+  PgdOptions o{.ball = L2Ball{20}, .steps = 30, .targeted = true, .lower = -unbounded, .upper = unbounded};
   for (auto objective : {cross_entropy_objective<double, Cpu>(), margin_objective<double, Cpu>()}) {
     auto r = pgd<double, Cpu>(model.function(), x, Labels::from_vector(targets), o, objective);
     const auto predicted = argmax(model.function()(r.adversarial), 1).to_vector();
@@ -197,13 +204,12 @@ TEST_CASE("PGD invariants on a CNN: ball, range, exact eps = 0, input untouched,
   std::vector<std::int64_t> labels_host;
   for (int i = 0; i < 16; ++i) labels_host.push_back(i % 10);
   const auto y = Labels::from_vector(labels_host);
-  for (Norm p : {Norm::linf, Norm::l2}) {
-    for (double eps : {0.0, 0.05, 1.0}) {
+  for (double eps : {0.0, 0.05, 1.0}) {
+    for_linf_and_l2(eps, [&](const auto& ball) {
       for (int steps : {1, 5}) {
-        CAPTURE(std::string(norm_name(p)));
-        CAPTURE(eps);
+        CAPTURE(ball.name());
         CAPTURE(steps);
-        auto r = pgd(*model, x, y, {.norm = p, .eps = eps, .steps = steps, .seed = 2});
+        auto r = pgd(*model, x, y, PgdOptions{.ball = ball, .steps = steps, .seed = 2});
         // Up to the rounding of x + delta (half an ulp of values <= 1).
         for (double v : r.norm) CHECK(v <= eps * (1 + 1e-6) + 1e-7);
         CHECK(amin(r.adversarial).item() >= 0.0f);
@@ -212,18 +218,18 @@ TEST_CASE("PGD invariants on a CNN: ball, range, exact eps = 0, input untouched,
         if (eps == 0) CHECK(max_abs_diff(r.adversarial, x) == 0);
         CHECK(max_abs_diff(x, saved) == 0);
       }
-    }
+    });
   }
   // Pixels outside a mask (one sample's shape, broadcast) come back unchanged.
   std::vector<float> mask_host(28 * 28, 0.0f);
   for (int k = 0; k < 28 * 14; ++k) mask_host[k] = 1;
   const auto mask = Tf::from_vector(mask_host, {1, 1, 28, 28});
-  auto masked = pgd(*model, x, y, {.norm = Norm::l2, .eps = 2, .steps = 5}, cross_entropy_objective<float, Cpu>(),
+  auto masked = pgd(*model, x, y, PgdOptions{.ball = L2Ball{2}, .steps = 5}, cross_entropy_objective<float, Cpu>(),
                     estimators::Backprop{}, mask);
   CHECK(amax(abs(mul(sub(masked.adversarial, x), sub(Tf::ones(mask.shape()), mask)))).item() == 0.0f);
   CHECK(amax(abs(sub(masked.adversarial, x))).item() > 0.0f);
   // A seed reproduces the attack bit for bit; another seed changes it.
-  PgdOptions o{.eps = 0.1, .steps = 3, .early_stop = false, .seed = 5};
+  PgdOptions o{.ball = {0.1}, .steps = 3, .early_stop = false, .seed = 5};
   auto a = pgd(*model, x, y, o), b = pgd(*model, x, y, o);
   CHECK(max_abs_diff(a.adversarial, b.adversarial) == 0);
   o.seed = 6;
@@ -233,10 +239,8 @@ TEST_CASE("PGD invariants on a CNN: ball, range, exact eps = 0, input untouched,
   o.restarts = 3;
   auto more = pgd(*model, x, y, o);
   for (int i = 0; i < 16; ++i) {
-    if (a.success[i])
-      CHECK(more.success[i]);
-    else if (!more.success[i])
-      CHECK(more.loss[i] >= a.loss[i]);
+    if (a.success[i]) CHECK(more.success[i]);
+    else if (!more.success[i]) CHECK(more.loss[i] >= a.loss[i]);
   }
   // The model's mode is restored.
   model->train();
@@ -249,7 +253,7 @@ TEST_CASE("PGD counts queries and stops samples early") {
   LinearModel model(d, 21);
   const auto x = Td::randn({n, d}, 22);
   const auto y = model.labels(x);
-  PgdOptions o{.eps = 0.1, .steps = 10, .early_stop = false, .lower = -unbounded, .upper = unbounded};
+  PgdOptions o{.ball = {0.1}, .steps = 10, .early_stop = false, .lower = -unbounded, .upper = unbounded};
   auto white = pgd<double, Cpu>(model.function(), x, y, o);
   for (auto q : white.queries) CHECK(q == 11);  // a forward-backward per step and the final iterate
   auto black = pgd<double, Cpu>(model.function(), x, y, o, cross_entropy_objective<double, Cpu>(),
@@ -273,21 +277,24 @@ TEST_CASE("attacks: bad input is an error that says what is wrong") {
   const auto x = Td::rand({3, 4}, 2);
   const auto y = Labels::from_vector({0, 1, 1});
   auto f = model.function();
-  check_error([&] { pgd<double, Cpu>(f, x, y, {.eps = -0.1}); }, "attacks::pgd", "eps must be finite and >= 0");
+  check_error([&] { pgd<double, Cpu>(f, x, y, {.ball = {-0.1}}); }, "attacks::pgd", "eps must be finite and >= 0");
   check_error([&] { pgd<double, Cpu>(f, x, y, {.steps = 0}); }, "attacks::pgd", "at least one step");
   check_error([&] { pgd<double, Cpu>(f, x, y, {.restarts = 0}); }, "attacks::pgd", "at least one restart");
   check_error([&] { pgd<double, Cpu>(f, x, Labels::from_vector({0, 1}), {}); }, "attacks::pgd", "one label per sample");
   check_error([&] { pgd<double, Cpu>(f, add_scalar(x, 2.0), y, {}); }, "attacks::pgd", "outside the valid range");
   check_error([&] { pgd<double, Cpu>(f, x, y, {.lower = 1, .upper = 0}); }, "attacks::pgd", "is empty");
-  check_error([&] { pgd<double, Cpu>(f, x, y, {.norm = Norm::l1, .steps = 5}); }, "attacks::pgd", "L1 attacks");
   check_error([&] { pgd<double, Cpu>(f, x, y, {.restarts = 2, .keep_best = false}); }, "attacks::pgd", "restarts = 1");
   check_error(
       [&] {
         pgd<double, Cpu>(f, x, y, {}, cross_entropy_objective<double, Cpu>(), estimators::Backprop{}, Td::ones({2, 4}));
       },
       "attacks::pgd", "mask shape");
-  check_error([&] { fgsm<double, Cpu>(f, x, y, {.eps = -1.0}); }, "attacks::pgd", "eps");
-  check_error([&] { steepest_ascent(Td::ones({2, 2}), Norm::l2, std::nan("")); }, "attacks::steepest_ascent", "eps");
+  check_error([&] { fgsm<double, Cpu>(f, x, y, {.ball = {-1.0}}); }, "attacks::pgd", "eps");
+  check_error(
+      [&] {
+        L2Ball{1}.steepest_ascent(Td::ones({2, 2}), std::nan(""));
+      },
+      "attacks::L2Ball::steepest_ascent", "step size");
   check_error(
       [&] {
         cross_entropy_objective<double, Cpu>()(Td::ones({2, 3}), Labels::from_vector({0}));

@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
-#include <cmath>
 #include <pthread.h>
+#include <cmath>
 #include <trustml/trustml.hpp>
 
 using namespace trustml;
@@ -132,7 +132,7 @@ TEST_CASE("a chain of 1,000,000 ops runs backward and is freed under an 8 MB sta
       Td y = x;
       for (int i = 0; i < 1000000; ++i) y = add_scalar(y, 1e-6);
       y.backward(Td(), true);  // keep the graph so that its destruction below is exercised too
-    }  // the whole chain is destroyed here
+    }                          // the whole chain is destroyed here
     grad_value = x.grad().item();
   });
   CHECK(grad_value == 1);

@@ -2,6 +2,7 @@
 set(cases
     "op_without_rule.cpp|primitive op 'my_op' has no derivative rule"
     "device_without_kernels.cpp|no kernels are compiled in for this device"
+    "not_a_device.cpp|(Device<D>)"
     "complex_to_real_cast.cpp|complex to real would drop the imaginary part")
 foreach(case ${cases})
   string(REPLACE "|" ";" parts "${case}")

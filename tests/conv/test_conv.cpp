@@ -135,8 +135,11 @@ OP_TEST(im2col) {
   auto xt = permute(x, {0, 3, 1, 2});
   check_close(im2col(xt, g.k(), g.s(), g.p()), ref_im2col(xt.to_vector(), g, 0.0), 0);
 
-  check_grad([](auto& v) { return im2col(v[0], {2, 3}, {2, 1}, {1, 1}, {1, 2}); },
-             std::vector{Td::randn({1, 2, 4, 5}, 3)}, true);
+  check_grad(
+      [](auto& v) {
+        return im2col(v[0], {2, 3}, {2, 1}, {1, 1}, {1, 2});
+      },
+      std::vector{Td::randn({1, 2, 4, 5}, 3)}, true);
   check_grad([](auto& v) { return im2col(v[0], 2, 1, 1); }, std::vector{Tz::randn({1, 2, 3, 3}, 4)});
 }
 
@@ -157,8 +160,11 @@ OP_TEST(col2im) {
   auto counts = col2im(im2col(Td::ones({1, 1, 3, 3}), 2), {3, 3}, 2);
   CHECK(counts.to_vector() == std::vector<double>{1, 2, 1, 2, 4, 2, 1, 2, 1});
 
-  check_grad([](auto& v) { return col2im(v[0], {4, 5}, {2, 3}, {2, 1}, {1, 1}, {1, 2}); },
-             std::vector{Td::randn({1, 12, 3 * 3}, 9)}, true);
+  check_grad(
+      [](auto& v) {
+        return col2im(v[0], {4, 5}, {2, 3}, {2, 1}, {1, 1}, {1, 2});
+      },
+      std::vector{Td::randn({1, 12, 3 * 3}, 9)}, true);
   check_grad([](auto& v) { return col2im(v[0], {3, 3}, 2, 1, 1); }, std::vector{Tz::randn({1, 8, 16}, 10)});
 }
 
@@ -183,25 +189,44 @@ OP_TEST(conv2d) {
   check_close(conv2d(xz, wz, {}, g.s(), g.p(), g.d(), g.groups), ref_conv2d(xz.to_vector(), wz.to_vector(), {}, g));
 
   // Gradients of input, weight and bias; small sizes, since gradcheck is quadratic in them.
-  check_grad([](auto& v) { return conv2d(v[0], v[1], v[2], {2, 1}, {1, 0}, {1, 2}); },
-             std::vector{Td::randn({2, 2, 5, 5}, 18), Td::randn({3, 2, 2, 2}, 19), Td::randn({3}, 20)}, true);
+  check_grad(
+      [](auto& v) {
+        return conv2d(v[0], v[1], v[2], {2, 1}, {1, 0}, {1, 2});
+      },
+      std::vector{Td::randn({2, 2, 5, 5}, 18), Td::randn({3, 2, 2, 2}, 19), Td::randn({3}, 20)}, true);
   check_grad([](auto& v) { return conv2d(v[0], v[1], v[2], 1, 1, 1, 2); },
              std::vector{Td::randn({1, 4, 4, 3}, 21), Td::randn({2, 2, 3, 2}, 22), Td::randn({2}, 23)}, true);
   check_grad([](auto& v) { return conv2d(v[0], v[1], {}, 1, 0, 1, 2); },
              std::vector{Td::randn({2, 4, 2, 3}, 24), Td::randn({4, 2, 1, 1}, 25)}, true);
   check_grad([](auto& v) { return conv2d(v[0], v[1], v[2], 2, 1, 1, 2); },
              std::vector{Tz::randn({1, 2, 4, 4}, 26), Tz::randn({2, 1, 3, 3}, 27), Tz::randn({2}, 28)});
-  check_grad([](auto& v) { return conv2d(v[0], v[1], {}, 1, {0, 1}, 2); },
-             std::vector{Tz::randn({1, 2, 5, 3}, 29), Tz::randn({2, 2, 2, 2}, 30)});
+  check_grad(
+      [](auto& v) {
+        return conv2d(v[0], v[1], {}, 1, {0, 1}, 2);
+      },
+      std::vector{Tz::randn({1, 2, 5, 3}, 29), Tz::randn({2, 2, 2, 2}, 30)});
 }
 
 OP_TEST(conv_transpose2d) {
   std::vector<Cfg> cfgs = kConvCfgs;
   // Output padding, including one not below the stride (allowed because it is below the dilation).
-  cfgs.push_back({.n = 2, .c = 2, .h = 4, .w = 3, .co = 3, .kh = 3, .kw = 2, .sh = 2, .sw = 3, .ph = 1, .oph = 1,
-                  .opw = 2});
-  cfgs.push_back({.n = 1, .c = 4, .h = 3, .w = 4, .co = 2, .kh = 2, .kw = 3, .sh = 1, .sw = 2, .pw = 1, .dh = 3,
-                  .dw = 2, .groups = 2, .oph = 2, .opw = 1});
+  cfgs.push_back(
+      {.n = 2, .c = 2, .h = 4, .w = 3, .co = 3, .kh = 3, .kw = 2, .sh = 2, .sw = 3, .ph = 1, .oph = 1, .opw = 2});
+  cfgs.push_back({.n = 1,
+                  .c = 4,
+                  .h = 3,
+                  .w = 4,
+                  .co = 2,
+                  .kh = 2,
+                  .kw = 3,
+                  .sh = 1,
+                  .sw = 2,
+                  .pw = 1,
+                  .dh = 3,
+                  .dw = 2,
+                  .groups = 2,
+                  .oph = 2,
+                  .opw = 1});
   cfgs.push_back({.n = 1, .c = 2, .h = 3, .w = 3, .co = 2, .kh = 1, .kw = 1, .dh = 2, .oph = 1});
   for (const Cfg& g : cfgs) {
     INFO("config c=" << g.c << " co=" << g.co << " k=" << g.k() << " s=" << g.s() << " p=" << g.p() << " d=" << g.d()
@@ -225,8 +250,11 @@ OP_TEST(conv_transpose2d) {
 
   check_grad([](auto& v) { return conv_transpose2d(v[0], v[1], v[2], 2, 1, 1); },
              std::vector{Td::randn({1, 2, 3, 3}, 37), Td::randn({2, 2, 3, 3}, 38), Td::randn({2}, 39)}, true);
-  check_grad([](auto& v) { return conv_transpose2d(v[0], v[1], {}, {1, 2}, 0, {0, 1}, 2, {2, 1}); },
-             std::vector{Td::randn({2, 2, 3, 2}, 40), Td::randn({2, 2, 2, 2}, 41)});
+  check_grad(
+      [](auto& v) {
+        return conv_transpose2d(v[0], v[1], {}, {1, 2}, 0, {0, 1}, 2, {2, 1});
+      },
+      std::vector{Td::randn({2, 2, 3, 2}, 40), Td::randn({2, 2, 2, 2}, 41)});
   check_grad([](auto& v) { return conv_transpose2d(v[0], v[1], v[2], 2, 1, 1); },
              std::vector{Tz::randn({1, 2, 2, 3}, 42), Tz::randn({2, 1, 3, 2}, 43), Tz::randn({1}, 44)});
 }
@@ -273,19 +301,19 @@ TEST_CASE("conv2d's chunked kernels equal im2col + matmul, forward and backward"
 
 TEST_CASE("conv errors name the op and the shapes") {
   auto x = Td::randn({1, 4, 5, 5}, 1), w = Td::randn({6, 2, 3, 3}, 2);
-  check_error([&] { return conv2d(reshape(x, {4, 5, 5}), w); }, "conv2d");               // rank 3 input
-  check_error([&] { return conv2d(x, reshape(w, {6, 2, 9})); }, "conv2d");               // rank 3 weight
-  check_error([&] { return conv2d(x, w); }, "conv2d");                                   // 4 channels, weight wants 2
-  check_error([&] { return conv2d(x, w, {}, 1, 0, 1, 3); }, "conv2d");                   // 4 channels, 3 groups
+  check_error([&] { return conv2d(reshape(x, {4, 5, 5}), w); }, "conv2d");  // rank 3 input
+  check_error([&] { return conv2d(x, reshape(w, {6, 2, 9})); }, "conv2d");  // rank 3 weight
+  check_error([&] { return conv2d(x, w); }, "conv2d");                      // 4 channels, weight wants 2
+  check_error([&] { return conv2d(x, w, {}, 1, 0, 1, 3); }, "conv2d");      // 4 channels, 3 groups
   check_error([&] { return conv2d(x, Td::randn({5, 2, 3, 3}, 3), {}, 1, 0, 1, 2); }, "conv2d");  // Cout 5, 2 groups
-  check_error([&] { return conv2d(x, w, {}, 1, 0, 1, 0); }, "conv2d");                   // 0 groups
-  check_error([&] { return conv2d(x, w, Td::randn({5}, 4), 1, 0, 1, 2); }, "conv2d");    // bias size
+  check_error([&] { return conv2d(x, w, {}, 1, 0, 1, 0); }, "conv2d");                           // 0 groups
+  check_error([&] { return conv2d(x, w, Td::randn({5}, 4), 1, 0, 1, 2); }, "conv2d");            // bias size
   check_error([&] { return conv2d(x, Td::randn({6, 2, 6, 3}, 5), {}, 1, 0, 1, 2); }, "conv2d");  // kernel > image
-  check_error([&] { return conv2d(x, w, {}, 1, 0, 3, 2); }, "conv2d");                   // dilated kernel spans 7
-  check_error([&] { return conv2d(x, w, {}, {1, 0}, 0, 1, 2); }, "conv2d");              // zero stride
-  check_error([&] { return conv2d(x, w, {}, -1, 0, 1, 2); }, "conv2d");                  // negative stride
-  check_error([&] { return conv2d(x, w, {}, 1, -1, 1, 2); }, "conv2d");                  // negative padding
-  CHECK_NOTHROW(conv2d(x, Td::randn({6, 2, 6, 3}, 5), {}, 1, 1, 1, 2));                  // fits once padded
+  check_error([&] { return conv2d(x, w, {}, 1, 0, 3, 2); }, "conv2d");       // dilated kernel spans 7
+  check_error([&] { return conv2d(x, w, {}, {1, 0}, 0, 1, 2); }, "conv2d");  // zero stride
+  check_error([&] { return conv2d(x, w, {}, -1, 0, 1, 2); }, "conv2d");      // negative stride
+  check_error([&] { return conv2d(x, w, {}, 1, -1, 1, 2); }, "conv2d");      // negative padding
+  CHECK_NOTHROW(conv2d(x, Td::randn({6, 2, 6, 3}, 5), {}, 1, 1, 1, 2));      // fits once padded
   try {
     conv2d(x, w);
   } catch (const trustml::Error& e) {
@@ -295,11 +323,11 @@ TEST_CASE("conv errors name the op and the shapes") {
 
   auto wt = Td::randn({4, 3, 3, 3}, 6);
   check_error([&] { return conv_transpose2d(x, Td::randn({3, 3, 3, 3}, 7)); }, "conv_transpose2d");  // Cin
-  check_error([&] { return conv_transpose2d(x, wt, {}, 1, 0, 0, 3); }, "conv_transpose2d");        // groups
+  check_error([&] { return conv_transpose2d(x, wt, {}, 1, 0, 0, 3); }, "conv_transpose2d");          // groups
   check_error([&] { return conv_transpose2d(x, wt, {}, 2, 0, 2); }, "conv_transpose2d");  // output padding >= stride
   check_error([&] { return conv_transpose2d(x, wt, {}, 0); }, "conv_transpose2d");        // zero stride
   check_error([&] { return conv_transpose2d(x, wt, Td::randn({4}, 8)); }, "conv_transpose2d");  // bias
-  check_error([&] { return conv_transpose2d(x, wt, {}, 1, 4); }, "conv_transpose2d");     // empty output
+  check_error([&] { return conv_transpose2d(x, wt, {}, 1, 4); }, "conv_transpose2d");           // empty output
 
   check_error([&] { return im2col(reshape(x, {4, 5, 5}), 2); }, "im2col");
   check_error([&] { return im2col(x, 6); }, "im2col");

@@ -89,10 +89,8 @@ TEST_CASE("element-wise max-pooling and its gradient equal the CPU's row- and pl
     const std::int64_t planes = g.n * g.c, outputs = planes * k.lh() * k.lw();
     const auto x = grid_values(planes * g.h * g.w, 3);  // ties in most windows
     std::vector<double> expected(outputs, -1), got(outputs, -2);
-    if (ops::is_2x2_stride_2(k))
-      run(planes, ops::MaxPool2x2Plane<double>{x.data(), expected.data(), g.h, g.w});
-    else
-      run(planes * k.lh(), ops::MaxPoolRow<double>{x.data(), expected.data(), k});
+    if (ops::is_2x2_stride_2(k)) run(planes, ops::MaxPool2x2Plane<double>{x.data(), expected.data(), g.h, g.w});
+    else run(planes * k.lh(), ops::MaxPoolRow<double>{x.data(), expected.data(), k});
     run(outputs, ops::MaxPoolElement<double>{x.data(), got.data(), k});
     CHECK(got == expected);
 

@@ -58,8 +58,8 @@ std::pair<std::vector<double>, std::vector<double>> ref_windows(const std::vecto
 }
 
 template <class T>
-std::vector<T> ref_adaptive(const std::vector<T>& x, std::int64_t nc, std::int64_t h, std::int64_t w,
-                            std::int64_t oh, std::int64_t ow) {
+std::vector<T> ref_adaptive(const std::vector<T>& x, std::int64_t nc, std::int64_t h, std::int64_t w, std::int64_t oh,
+                            std::int64_t ow) {
   std::vector<T> out;
   for (std::int64_t p = 0; p < nc; ++p)
     for (std::int64_t i = 0; i < oh; ++i)
@@ -106,10 +106,16 @@ OP_TEST(max_pool2d) {
   // The 2x2 stride-2 kernels, odd sizes included (the last row and column belong to no window).
   check_grad([](auto& v) { return max_pool2d(v[0], 2); }, std::vector{Td::randn({2, 2, 5, 7}, 4)}, true);
   auto odd = Td::randn({1, 1, 5, 5}, 5);
-  check_close(max_pool2d(odd, 2), ref_windows(odd.to_vector(), Pool{1, 1, 5, 5, 2, 2, 2, 2}, -INFINITY,
-                                                [](double a, double b) { return std::max(a, b); }).first, 0);
-  check_grad([](auto& v) { return max_pool2d(v[0], {2, 3}, 1, {1, 0}, {2, 1}); },
-             std::vector{Td::randn({2, 1, 4, 4}, 3)});
+  check_close(max_pool2d(odd, 2),
+              ref_windows(odd.to_vector(), Pool{1, 1, 5, 5, 2, 2, 2, 2}, -INFINITY,
+                          [](double a, double b) { return std::max(a, b); })
+                  .first,
+              0);
+  check_grad(
+      [](auto& v) {
+        return max_pool2d(v[0], {2, 3}, 1, {1, 0}, {2, 1});
+      },
+      std::vector{Td::randn({2, 1, 4, 4}, 3)});
 }
 
 OP_TEST(avg_pool2d) {
@@ -129,15 +135,18 @@ OP_TEST(avg_pool2d) {
   CHECK(avg_pool2d(Td::arange(16).reshape({1, 1, 4, 4}), 2).to_vector() == std::vector<double>{2.5, 4.5, 10.5, 12.5});
 
   check_grad([](auto& v) { return avg_pool2d(v[0], 3, 2, 1); }, std::vector{Td::randn({1, 2, 5, 4}, 5)}, true);
-  check_grad([](auto& v) { return avg_pool2d(v[0], {2, 3}, 1, {1, 1}, false); },
-             std::vector{Td::randn({2, 1, 3, 4}, 6)});
+  check_grad(
+      [](auto& v) {
+        return avg_pool2d(v[0], {2, 3}, 1, {1, 1}, false);
+      },
+      std::vector{Td::randn({2, 1, 3, 4}, 6)});
   check_grad([](auto& v) { return avg_pool2d(v[0], 2, 1, 1, false); }, std::vector{Tz::randn({1, 2, 3, 3}, 7)});
 }
 
 OP_TEST(adaptive_avg_pool2d) {
   // Divisible, overlapping (7 -> 3), growing (3 -> 5), non-square and global windows.
-  const std::vector<std::array<std::int64_t, 4>> sizes = {{6, 6, 3, 2}, {7, 5, 3, 2}, {3, 4, 5, 7}, {5, 6, 1, 1},
-                                                          {4, 9, 4, 1}, {5, 5, 5, 5}};
+  const std::vector<std::array<std::int64_t, 4>> sizes = {{6, 6, 3, 2}, {7, 5, 3, 2}, {3, 4, 5, 7},
+                                                          {5, 6, 1, 1}, {4, 9, 4, 1}, {5, 5, 5, 5}};
   for (auto [h, w, oh, ow] : sizes) {
     INFO("input " << h << "x" << w << ", output " << oh << "x" << ow);
     auto x = Td::randn({2, 3, h, w}, 8);
@@ -198,10 +207,10 @@ OP_TEST(pixel_unshuffle) {
 TEST_CASE("pool and resample errors name the op and the shapes") {
   auto x = Td::randn({1, 2, 5, 5}, 1);
   check_error([&] { return max_pool2d(reshape(x, {2, 5, 5}), 2); }, "max_pool2d");
-  check_error([&] { return max_pool2d(x, 6); }, "max_pool2d");            // kernel larger than the image
-  check_error([&] { return max_pool2d(x, 2, 0); }, "max_pool2d");         // zero stride
-  check_error([&] { return max_pool2d(x, 2, 2, 2); }, "max_pool2d");      // padding above half the kernel
-  check_error([&] { return max_pool2d(x, 2, 1, 0, 5); }, "max_pool2d");   // dilated kernel spans 6
+  check_error([&] { return max_pool2d(x, 6); }, "max_pool2d");           // kernel larger than the image
+  check_error([&] { return max_pool2d(x, 2, 0); }, "max_pool2d");        // zero stride
+  check_error([&] { return max_pool2d(x, 2, 2, 2); }, "max_pool2d");     // padding above half the kernel
+  check_error([&] { return max_pool2d(x, 2, 1, 0, 5); }, "max_pool2d");  // dilated kernel spans 6
   check_error([&] { return avg_pool2d(x, 3, -1); }, "avg_pool2d");
   check_error([&] { return avg_pool2d(x, {2, 0}); }, "avg_pool2d");
   check_error([&] { return avg_pool2d(x, 3, 1, 2); }, "avg_pool2d");
@@ -209,7 +218,7 @@ TEST_CASE("pool and resample errors name the op and the shapes") {
   check_error([&] { return adaptive_avg_pool2d(reshape(x, {50}), 2); }, "adaptive_avg_pool2d");
   check_error([&] { return upsample_nearest2d(x, 0); }, "upsample_nearest2d");
   check_error([&] { return upsample_nearest2d(reshape(x, {2, 5, 5}), 2); }, "upsample_nearest2d");
-  check_error([&] { return pixel_shuffle(x, 2); }, "pixel_shuffle");     // 2 channels, not a multiple of 4
+  check_error([&] { return pixel_shuffle(x, 2); }, "pixel_shuffle");  // 2 channels, not a multiple of 4
   check_error([&] { return pixel_shuffle(x, 0); }, "pixel_shuffle");
   check_error([&] { return pixel_unshuffle(x, 2); }, "pixel_unshuffle");  // 5 is not a multiple of 2
   try {

@@ -11,10 +11,11 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstdio>
 #include <string>
 #include <trustml/cuda.hpp>
 #include <vector>
+
+#include "cuda/gpu_skip.hpp"
 
 namespace cuda_tests {
 
@@ -22,24 +23,6 @@ using trustml::Cpu;
 using trustml::Cuda;
 using trustml::Shape;
 using trustml::Tensor;
-
-// Whether a GPU is present. Without one, the first call prints a banner and every GPU case skips
-// (and passes), so that the suite builds and passes on machines without a GPU.
-inline bool have_gpu() {
-  static const bool available = [] {
-    const bool a = Cuda::available();
-    if (!a) std::printf("trustml CUDA tests: no CUDA device found; every GPU test case is SKIPPED\n");
-    return a;
-  }();
-  return available;
-}
-#define SKIP_WITHOUT_GPU()                        \
-  do {                                            \
-    if (!::cuda_tests::have_gpu()) {              \
-      MESSAGE("SKIPPED: no CUDA device");         \
-      return;                                     \
-    }                                             \
-  } while (0)
 
 template <class T>
 constexpr double default_rtol() {

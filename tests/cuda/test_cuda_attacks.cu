@@ -2,6 +2,7 @@
 // random starts and RGE directions are Philox streams, the same on both devices, so white-box and
 // black-box PGD give the same adversarial images (double, up to the order of sums).
 #include <trustml/attacks/pgd.hpp>
+#include <trustml/estimators/zeroth_order.hpp>
 #include <trustml/nn.hpp>
 #include <trustml/smoothing/denoised.hpp>
 
@@ -24,9 +25,9 @@ TEST_CASE("cuda attacks: PGD (white box and RGE) gives the CPU's adversarial ima
   gpu->load_state_dict(cpu->state_dict());
   auto x = Tensor<double>::rand({6, 1, 28, 28}, 2);
   auto y = Tensor<std::int64_t>::from_vector({1, 4, 7, 2, 9, 0});
-  for (attacks::Norm norm : {attacks::Norm::linf, attacks::Norm::l2}) {
-    attacks::PgdOptions o{
-        .norm = norm, .eps = norm == attacks::Norm::linf ? 0.1 : 1.0, .steps = 5, .early_stop = false, .seed = 3};
+  auto compare = [&](const auto& ball) {
+    CAPTURE(ball.name());
+    attacks::PgdOptions o{.ball = ball, .steps = 5, .early_stop = false, .seed = 3};
     auto rc = attacks::pgd(*cpu, x, y, o);
     auto rg = attacks::pgd(*gpu, x.to<Cuda>(), y.to<Cuda>(), o);
     check_close<double>(rg.adversarial, rc.adversarial, 1e-8, "white-box PGD");
@@ -36,7 +37,9 @@ TEST_CASE("cuda attacks: PGD (white box and RGE) gives the CPU's adversarial ima
     auto zg = attacks::pgd(*gpu, x.to<Cuda>(), y.to<Cuda>(), o, attacks::margin_objective<double, Cuda>(), rge);
     check_close<double>(zg.adversarial, zc.adversarial, 1e-8, "RGE PGD");
     CHECK(zg.queries == zc.queries);
-  }
+  };
+  compare(attacks::LinfBall{0.1});
+  compare(attacks::L2Ball{1.0});
 }
 
 TEST_CASE("cuda attacks: a denoiser's RGE gradient through a black-box classifier matches the CPU") {

@@ -36,9 +36,14 @@ TEST_CASE("cuda estimators: staged CGE and RGE give the CPU's gradients") {
   gpu->zero_grad();
 
   estimators::RandomZO rge({.mu = 1e-6, .queries = 4, .seed = 3});
-  rge.estimate(*cpu, [&] { return double(cross_entropy((*cpu)(x), y).item()); }, 7);
-  auto xg = x.to<Cuda>();
+  rge.estimate(
+      estimators::ParameterProblem<double, Cpu>{*cpu, x,
+                                                [&](const Tensor<double>& logits) { return cross_entropy(logits, y); }},
+      {.step = 7});
   auto yg = y.to<Cuda>();
-  rge.estimate(*gpu, [&] { return double(cross_entropy((*gpu)(xg), yg).item()); }, 7);
+  rge.estimate(
+      estimators::ParameterProblem<double, Cuda>{
+          *gpu, x.to<Cuda>(), [&](const Tensor<double, Cuda>& logits) { return cross_entropy(logits, yg); }},
+      {.step = 7});
   for (std::size_t i = 0; i < pc.size(); ++i) check_close<double>(pg[i].grad(), pc[i].grad(), 1e-6, "RGE grad");
 }

@@ -1,7 +1,7 @@
 // tests/cuda/test_cuda_host.cpp: trustml/device/cuda.hpp in a file compiled by the host compiler
 // (g++, not nvcc): the Cuda type, its element types, memory and copies are usable without nvcc;
 // only ops (kernels) need nvcc.
-#include <doctest/doctest.h>
+#include "cuda/gpu_skip.hpp"
 
 #include <complex>
 #include <cstdio>
@@ -23,10 +23,10 @@ static_assert(trustml::Device<Cuda>);
 TEST_CASE("cuda host compiler: device policy without nvcc") {
   CHECK_NOTHROW(Cuda::available());
   CHECK(trustml::CudaCachingAllocator::bucket(100) == 512);
-  if (!Cuda::available()) {
-    MESSAGE("SKIPPED: no CUDA device");
-    return;
-  }
+}
+
+TEST_CASE("cuda: a host-compiled file makes, fills and reads back a GPU tensor") {
+  SKIP_WITHOUT_GPU();
   // A tensor on the GPU made, filled and read back with the policy's copies only.
   auto t = trustml::Tensor<std::complex<double>, Cuda>::empty({3});
   const std::vector<std::complex<double>> in = {{1, 2}, {3, 4}, {5, -6}};

@@ -26,21 +26,27 @@ void compare_model(const std::string& what, Make make, const Tensor<float>& x, d
     check_close<float>(pg[i].second.grad(), pc[i].second.grad(), rtol * 10, what + " grad " + pc[i].first);
   auto bc = cpu->named_buffers();
   auto bg = gpu->named_buffers();
-  for (std::size_t i = 0; i < bc.size(); ++i) check_close<float>(bg[i].second, bc[i].second, rtol, what + " " + bc[i].first);
+  for (std::size_t i = 0; i < bc.size(); ++i)
+    check_close<float>(bg[i].second, bc[i].second, rtol, what + " " + bc[i].first);
 }
 }  // namespace
 
 TEST_CASE("cuda modules: the zoo's networks compute the same outputs and gradients as on the CPU") {
   SKIP_WITHOUT_GPU();
   auto x = Tensor<float>::randn({4, 1, 28, 28}, 1);
-  compare_model("SmallCnn", []<class D>() { return nn::zoo::SmallCnn<float, D>(1, 10, 3); }, x, 1e-4);
-  compare_model("LeNet5", []<class D>() { return nn::zoo::LeNet5<float, D>(1, 10, 3); }, x, 1e-4);
-  compare_model("ResNet20 (training mode: batch statistics)",
-                []<class D>() { return nn::zoo::ResNet20<float, D>(1, 10, 3); }, x, 1e-3);
-  compare_model("DnCNN", []<class D>() { return std::make_shared<nn::zoo::DnCNN<float, D>>(1, 5, 16, 3); },
-                Tensor<float>::randn({2, 1, 12, 12}, 2), 1e-3);
-  compare_model("MultiheadAttention", []<class D>() { return std::make_shared<nn::MultiheadAttention<float, D>>(8, 2, 3); },
-                Tensor<float>::randn({2, 5, 8}, 3), 1e-4);
+  compare_model(
+      "SmallCnn", []<class D>() { return nn::zoo::SmallCnn<float, D>(1, 10, 3); }, x, 1e-4);
+  compare_model(
+      "LeNet5", []<class D>() { return nn::zoo::LeNet5<float, D>(1, 10, 3); }, x, 1e-4);
+  compare_model(
+      "ResNet20 (training mode: batch statistics)", []<class D>() { return nn::zoo::ResNet20<float, D>(1, 10, 3); }, x,
+      1e-3);
+  compare_model(
+      "DnCNN", []<class D>() { return std::make_shared<nn::zoo::DnCNN<float, D>>(1, 5, 16, 3); },
+      Tensor<float>::randn({2, 1, 12, 12}, 2), 1e-3);
+  compare_model(
+      "MultiheadAttention", []<class D>() { return std::make_shared<nn::MultiheadAttention<float, D>>(8, 2, 3); },
+      Tensor<float>::randn({2, 5, 8}, 3), 1e-4);
 }
 
 TEST_CASE("cuda modules: the U-Net with time and conditioning, and dropout masks equal to the CPU's") {
@@ -50,7 +56,8 @@ TEST_CASE("cuda modules: the U-Net with time and conditioning, and dropout masks
   gpu.load_state_dict(cpu.state_dict());
   auto x = Tensor<float>::randn({2, 1, 8, 8}, 1), t = Tensor<float>::from_vector({1, 700}, {2});
   auto cond = Tensor<float>::randn({2, 3, 4}, 2);
-  check_close<float>(gpu.predict(x.to<Cuda>(), t.to<Cuda>(), cond.to<Cuda>()), cpu.predict(x, t, cond), 1e-4, "TinyUNet");
+  check_close<float>(gpu.predict(x.to<Cuda>(), t.to<Cuda>(), cond.to<Cuda>()), cpu.predict(x, t, cond), 1e-4,
+                     "TinyUNet");
   // Same Philox streams: the same elements are dropped on both devices.
   nn::Dropout<float, Cpu> dc(0.3, 5);
   nn::Dropout<float, Cuda> dg(0.3, 5);

@@ -29,26 +29,34 @@ TEST_CASE("cuda mri: SENSE adjoint identity and values against the CPU") {
   const std::complex<float> lhs = sum(mul(conj(ax), y)).item(), rhs = sum(mul(conj(x), a.adjoint(y))).item();
   const double scale = std::sqrt(double(sum(abs(mul(conj(ax), ax))).item()) * double(sum(abs(mul(conj(y), y))).item()));
   CHECK(std::abs(lhs - rhs) / scale < 1e-5);
-  compare("SENSE forward", [](auto v, auto s, auto m) { return sense(s, m).forward(v); }, 1e-5,
-          Tensor<Zf>::randn({2, 12, 10}, 5), maps(), mask());
-  compare("SENSE adjoint", [](auto v, auto s, auto m) { return sense(s, m).adjoint(v); }, 1e-5,
-          Tensor<Zf>::randn({2, 3, 12, 10}, 6), maps(), mask());
+  compare(
+      "SENSE forward", [](auto v, auto s, auto m) { return sense(s, m).forward(v); }, 1e-5,
+      Tensor<Zf>::randn({2, 12, 10}, 5), maps(), mask());
+  compare(
+      "SENSE adjoint", [](auto v, auto s, auto m) { return sense(s, m).adjoint(v); }, 1e-5,
+      Tensor<Zf>::randn({2, 3, 12, 10}, 6), maps(), mask());
 }
 
 TEST_CASE("cuda mri: cg_solve and its implicit gradient through A^H A") {
   SKIP_WITHOUT_GPU();
-  compare("cg_solve SENSE", [](auto b, auto s, auto m) {
-    using D = typename decltype(b)::device_type;
-    return cg_solve(sense(s, m).normal_map(), b, Tensor<float, D>::full({1}, 0.1f), CgOptions{8, 0, 0});
-  }, 1e-4, Tensor<Zf>::randn({2, 12, 10}, 7), maps(), mask());
+  compare(
+      "cg_solve SENSE",
+      [](auto b, auto s, auto m) {
+        using D = typename decltype(b)::device_type;
+        return cg_solve(sense(s, m).normal_map(), b, Tensor<float, D>::full({1}, 0.1f), CgOptions{8, 0, 0});
+      },
+      1e-4, Tensor<Zf>::randn({2, 12, 10}, 7), maps(), mask());
   using V = std::vector<Tensor<std::complex<double>, Cpu>>;
   const auto md = maps().cast<std::complex<double>>();
   const auto kd = mask().cast<double>();
-  compare_grad("cg_solve gradient", [&](const auto& v) {
-    using D = typename std::decay_t<decltype(v[0])>::device_type;
-    mri::SenseOp<std::complex<double>, D> a(md.to<D>(), kd.to<D>());
-    return cg_solve(a.normal_map(), v[0], Tensor<double, D>::full({1}, 0.5), CgOptions{100, 0, 1e-12});
-  }, 1e-8, V{Tensor<std::complex<double>>::randn({2, 12, 10}, 8)});
+  compare_grad(
+      "cg_solve gradient",
+      [&](const auto& v) {
+        using D = typename std::decay_t<decltype(v[0])>::device_type;
+        mri::SenseOp<std::complex<double>, D> a(md.to<D>(), kd.to<D>());
+        return cg_solve(a.normal_map(), v[0], Tensor<double, D>::full({1}, 0.5), CgOptions{100, 0, 1e-12});
+      },
+      1e-8, V{Tensor<std::complex<double>>::randn({2, 12, 10}, 8)});
 }
 
 TEST_CASE("cuda mri: SMUG and RS-E2E reconstructions match the CPU (same noise streams)") {

@@ -55,7 +55,8 @@ template <class T>
 void optimizers() {
   compare_steps<T>("SGD momentum", [](const auto& params) {
     using P = typename std::decay_t<decltype(params)>::value_type;
-    return SGD<T, typename P::device_type>(params, {.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.01});
+    return SGD<T, typename P::device_type>(params,
+                                           {.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.01});
   });
   compare_steps<T>("SGD nesterov", [](const auto& params) {
     using P = typename std::decay_t<decltype(params)>::value_type;

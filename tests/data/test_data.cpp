@@ -91,7 +91,9 @@ TEST_CASE("read_idx rejects a file cut at every byte offset, naming where it end
     CHECK(message.find("trustml::read_idx: " + path + ": ") == 0);
     if (length < 4) CHECK(message.find("magic number ends at byte " + std::to_string(length)) != std::string::npos);
     else if (length < 16) CHECK(message.find("is cut off at byte " + std::to_string(length)) != std::string::npos);
-    else CHECK(message.find("ending at byte 40, but the file ends at byte " + std::to_string(length)) != std::string::npos);
+    else
+      CHECK(message.find("ending at byte 40, but the file ends at byte " + std::to_string(length)) !=
+            std::string::npos);
   }
 }
 
@@ -138,11 +140,13 @@ TEST_CASE("read_idx names what is wrong with a malformed header") {
   CHECK(float_type.find("element type 0x0D (float32) at byte 2 is not supported") != std::string::npos);
   CHECK(error_for("rank0", Bytes{0, 0, 8, 0}).find("rank 0 at byte 3") != std::string::npos);
   CHECK(error_for("rank9", idx_file(0x08, {1, 1, 1, 1, 1, 1, 1, 1, 1}, Bytes(1))).find("rank 9") != std::string::npos);
-  CHECK(error_for("trailing", [] {
-          Bytes b = idx_file(0x08, {3}, Bytes(3));
-          b.push_back(0);
-          return b;
-        }()).find("unexpected bytes after the data, from byte 11") != std::string::npos);
+  CHECK(error_for("trailing",
+                  [] {
+                    Bytes b = idx_file(0x08, {3}, Bytes(3));
+                    b.push_back(0);
+                    return b;
+                  }())
+            .find("unexpected bytes after the data, from byte 11") != std::string::npos);
   // A header that claims far more data than the file holds fails fast, without allocating it.
   CHECK(error_for("huge", idx_file(0x08, {0xFFFFFFFFu, 0xFFFFFFFFu}, Bytes(8))).find("larger than 2^40") !=
         std::string::npos);
@@ -200,8 +204,7 @@ TEST_CASE("load_fashion_mnist checks counts and labels of a small data set in th
   CHECK_THROWS_WITH_AS(load_fashion_mnist(Split::test, dir.path().string()),
                        doctest::Contains("label 10 of sample 1 (byte 9) is not a class id"), Error);
   write_gz(dir.file("t10k-labels-idx1-ubyte.gz"), idx_file(0x08, {2}, Bytes{9, 1}));
-  CHECK_THROWS_WITH_AS(load_fashion_mnist(Split::test, dir.path().string()), doctest::Contains("has 2 labels"),
-                       Error);
+  CHECK_THROWS_WITH_AS(load_fashion_mnist(Split::test, dir.path().string()), doctest::Contains("has 2 labels"), Error);
   write_gz(dir.file("t10k-images-idx3-ubyte.gz"), idx_file(0x08, {2, 28, 27}, Bytes(2 * 28 * 27)));
   CHECK_THROWS_WITH_AS(load_fashion_mnist(Split::test, dir.path().string()),
                        doctest::Contains("expected images [N, 28, 28], got [2, 28, 27]"), Error);

@@ -187,7 +187,8 @@ TEST_CASE("a batch of 128 Fashion-MNIST-sized images takes well under a millisec
   const std::int64_t n = 20000;
   LabeledImages data{Tensor<float>::rand({n, 1, 28, 28}, 1), Tensor<std::int64_t>::zeros({n})};
   DataLoader plain(data, {.batch_size = 128, .seed = 1});
-  DataLoader augmented(data, {.batch_size = 128, .seed = 1, .augmentation = {.crop_padding = 2, .horizontal_flip = true}});
+  DataLoader augmented(data,
+                       {.batch_size = 128, .seed = 1, .augmentation = {.crop_padding = 2, .horizontal_flip = true}});
   for (DataLoader* loader : {&plain, &augmented}) {
     const EpochBatches epoch = loader->epoch(0);
     const auto start = std::chrono::steady_clock::now();
@@ -196,7 +197,8 @@ TEST_CASE("a batch of 128 Fashion-MNIST-sized images takes well under a millisec
     const double per_batch_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() /
         static_cast<double>(epoch.size());
-    MESSAGE(std::string(loader == &plain ? "plain" : "augmented"), " batch of 128 x [1, 28, 28]: ", per_batch_ms, " ms");
+    MESSAGE(std::string(loader == &plain ? "plain" : "augmented"), " batch of 128 x [1, 28, 28]: ", per_batch_ms,
+            " ms");
     CHECK(checksum > 0);
 #ifdef NDEBUG  // the bound is for optimized builds
     CHECK(per_batch_ms < 1.0);

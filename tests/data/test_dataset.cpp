@@ -89,7 +89,8 @@ TEST_CASE("classes_subset keeps the listed classes and can renumber them") {
 }
 
 TEST_CASE("class_incremental_tasks splits the classes into consecutive groups") {
-  CHECK(consecutive_class_groups(10, 5) == std::vector<std::vector<std::int64_t>>{{0, 1}, {2, 3}, {4, 5}, {6, 7}, {8, 9}});
+  CHECK(consecutive_class_groups(10, 5) ==
+        std::vector<std::vector<std::int64_t>>{{0, 1}, {2, 3}, {4, 5}, {6, 7}, {8, 9}});
   CHECK(consecutive_class_groups(10, 3) == std::vector<std::vector<std::int64_t>>{{0, 1, 2, 3}, {4, 5, 6}, {7, 8, 9}});
   CHECK_THROWS_AS(consecutive_class_groups(10, 0), Error);
   CHECK_THROWS_AS(consecutive_class_groups(10, 11), Error);

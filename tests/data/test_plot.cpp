@@ -70,8 +70,7 @@ TEST_CASE("write_line_plot chooses 4-6 nice ticks with short labels") {
   CHECK(labels(nice_ticks(0.55, 10.45, true)) == std::vector<std::string>{"2", "4", "6", "8", "10"});
   CHECK(labels(nice_ticks(0, 100, false)) == std::vector<std::string>{"0", "20", "40", "60", "80", "100"});
   CHECK(labels(nice_ticks(-2.1, 2.1, false)) == std::vector<std::string>{"-2", "-1", "0", "1", "2"});
-  CHECK(labels(nice_ticks(79.4, 92.6, false)) ==
-        std::vector<std::string>{"80", "82.5", "85", "87.5", "90", "92.5"});
+  CHECK(labels(nice_ticks(79.4, 92.6, false)) == std::vector<std::string>{"80", "82.5", "85", "87.5", "90", "92.5"});
   CHECK(labels(nice_ticks(0, 0.01, false)) ==
         std::vector<std::string>{"0", "0.002", "0.004", "0.006", "0.008", "0.01"});
 }
@@ -83,11 +82,17 @@ TEST_CASE("write_line_plot reports bad input") {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const char* op = "util::write_line_plot";
   tests::check_error([&] { write_line_plot(path, {}); }, op, "no series");
-  tests::check_error([&] { write_line_plot(path, {ok, {"short", {1, 2, 3}, {1, 2}}}); }, op,
-                     "series 1 (\"short\") has 3 x values and 2 y values");
+  tests::check_error(
+      [&] {
+        write_line_plot(path, {ok, {"short", {1, 2, 3}, {1, 2}}});
+      },
+      op, "series 1 (\"short\") has 3 x values and 2 y values");
   tests::check_error([&] { write_line_plot(path, {{"empty", {}, {}}}); }, op, "series 0 (\"empty\") has 0 x values");
-  tests::check_error([&] { write_line_plot(path, {ok, {"nan", {1, 2, 3}, {1, nan, 2}}}); }, op,
-                     "series 1 (\"nan\") point 1 is (2, nan); values must be finite");
+  tests::check_error(
+      [&] {
+        write_line_plot(path, {ok, {"nan", {1, 2, 3}, {1, nan, 2}}});
+      },
+      op, "series 1 (\"nan\") point 1 is (2, nan); values must be finite");
   tests::check_error([&] { write_line_plot(path, {ok}, {.width = 199}); }, op, "199x420 pixels is too small");
   tests::check_error([&] { write_line_plot(path, {ok}, {.height = 100}); }, op, "too small");
   tests::check_error([&] { write_line_plot(path, {ok}, {.y_min = 1, .y_max = 1}); }, op,

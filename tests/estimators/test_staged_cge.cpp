@@ -31,6 +31,12 @@ double cosine(const std::vector<double>& x, const std::vector<double>& y) {
   for (std::size_t i = 0; i < x.size(); ++i) xy += x[i] * y[i], xx += x[i] * x[i], yy += y[i] * y[i];
   return xy / std::sqrt(xx * yy);
 }
+// One group's loss as a one-value tensor: the plain CGE reference scores exactly what the staged
+// estimate scores.
+template <class T>
+BatchFunction<T, Cpu> one_group(const GroupLoss<T, Cpu>& loss) {
+  return [loss](const Tensor<T>& output) { return Tensor<T>::full(Shape{1}, T(loss(output, 1)[0])); };
+}
 // Every `every`-th coordinate of every parameter, to keep the plain reference short.
 template <class T>
 std::vector<Tensor<T>> strided_masks(nn::Module<T>& net, std::size_t every) {
@@ -57,7 +63,7 @@ void compare_with_plain(double mu, double max_rel, double min_cos) {
   auto loss = cross_entropy_per_group<T, Cpu>(labels(4));
   auto masks = strided_masks(*net, 5);
   CoordinateZO cge({.mu = mu});
-  auto plain_stats = cge.estimate(*net, [&] { return loss((*net)(x), 1)[0]; }, &masks);
+  auto plain_stats = cge.estimate(ParameterProblem<T, Cpu>{*net, x, one_group(loss), &masks});
   const auto plain = take_grads(*net);
   auto stages = net->stages();
 
@@ -94,7 +100,7 @@ TEST_CASE("staged cge: central differences, the whole parameter set, an MLP's Li
   auto x = Tensor<double>::randn({5, 12}, 4);
   auto loss = cross_entropy_per_group<double, Cpu>(labels(5));
   CoordinateZO cge({.mu = 1e-5, .difference = Difference::central});
-  auto plain_stats = cge.estimate(*net, [&] { return loss((*net)(x), 1)[0]; });
+  auto plain_stats = cge.estimate(ParameterProblem<double, Cpu>{*net, x, one_group(loss)});
   const auto plain = take_grads(*net);
   std::vector<nn::Module<double>*> stages;
   for (std::size_t i = 0; i < net->layers->size(); ++i) stages.push_back(&(*net->layers)[i]);
@@ -123,7 +129,7 @@ TEST_CASE("staged cge: batched queries normalize each group over its own samples
   const auto mean_before = bn->running_mean.to_vector();
   const auto draws = drop->draws;
   CoordinateZO cge({.mu = 1e-6});
-  cge.estimate(*net, [&] { return loss((*net)(x), 1)[0]; });
+  cge.estimate(ParameterProblem<double, Cpu>{*net, x, one_group(loss)});
   const auto plain = take_grads(*net);
   std::vector<nn::Module<double>*> stages;
   for (std::size_t i = 0; i < net->size(); ++i) stages.push_back(&(*net)[i]);
@@ -133,6 +139,63 @@ TEST_CASE("staged cge: batched queries normalize each group over its own samples
   CHECK(bn->running_mean.to_vector() == mean_before);
   CHECK(bn->num_batches_tracked.item() == 0);
   CHECK(!bn->running_stats_frozen());
+}
+
+TEST_CASE("staged cge: a stage commutes with channel slices by its property, never by its name") {
+  // A user's Lambda named "ReLU" that mixes the channels: the delta forward must not pass one
+  // channel through it alone.
+  auto net = std::make_shared<nn::Sequential<double>>();
+  net->push_back(std::make_shared<nn::Conv2d<double>>(1, 3, 3, nn::ConvOptions{.padding = 1}, 1));
+  auto mixing = net->push_back(std::make_shared<nn::Lambda<double>>(
+      "ReLU", [](const Tensor<double>& h) { return relu(add(h, sum(h, {1}, true))); }));
+  net->push_back(std::make_shared<nn::Conv2d<double>>(3, 2, 3, nn::ConvOptions{}, 2));
+  net->push_back(nn::Flatten<double>());
+  net->push_back(std::make_shared<nn::Linear<double>>(2 * 4 * 4, 10, true, 3));
+  CHECK_FALSE(mixing->commutes_with_channel_slices());
+  auto x = Tensor<double>::randn({6, 1, 6, 6}, 5);
+  auto loss = cross_entropy_per_group<double, Cpu>(labels(6));
+  CoordinateZO cge({.mu = 1e-6});
+  cge.estimate(ParameterProblem<double, Cpu>{*net, x, one_group(loss)});
+  const auto plain = take_grads(*net);
+  std::vector<nn::Module<double>*> stages;
+  for (std::size_t i = 0; i < net->size(); ++i) stages.push_back(&(*net)[i]);
+  for (std::int64_t group : {1, 16}) {
+    estimate_staged(cge, stages, x, loss, nullptr, {.delta = true, .max_group = group});
+    CHECK(relative_l2(take_grads(*net), plain) <= 1e-8);
+  }
+}
+
+TEST_CASE("staged cge: StagedCoordinateZO is the Estimator of staged CGE") {
+  auto net = nn::zoo::SmallCnn<double>(1, 10, 5, 2);
+  auto x = Tensor<double>::randn({4, 1, 28, 28}, 3);
+  auto loss = one_group(cross_entropy_per_group<double, Cpu>(labels(4)));
+  auto masks = strided_masks(*net, 7);
+  const ParameterProblem<double, Cpu> problem{*net, x, loss, &masks};
+  CoordinateZO cge({.mu = 1e-6});
+  const auto plain_stats = cge.estimate(problem);
+  const auto plain = take_grads(*net);
+  // Without the delta forward and one query per forward: the very ops of plain CGE.
+  const auto stats =
+      StagedCoordinateZO<double, Cpu>(cge, net->stages(), {.delta = false, .max_group = 1}).estimate(problem, {});
+  CHECK(stats.queries == plain_stats.queries);
+  CHECK(stats.coordinates == plain_stats.coordinates);
+  CHECK(take_grads(*net) == plain);
+  // The delta forward, and queries batched into groups scored group by group by the problem's loss.
+  StagedCoordinateZO<double, Cpu>(cge, net->stages(), {.max_group = 8}).estimate(problem, {});
+  CHECK(relative_l2(take_grads(*net), plain) <= 1e-8);
+  // Over inputs it is CoordinateZO's estimate.
+  BatchFunction<double, Cpu> f = [&](const Tensor<double>& in) { return (*net)(in); };
+  BatchFunction<double, Cpu> per_sample = [&](const Tensor<double>& logits) {
+    return cross_entropy_per_sample(logits, tile_rows(labels(4), logits.size(0)));
+  };
+  const auto small = Tensor<double>::randn({4, 1, 28, 28}, 9);
+  CHECK(input_gradient(StagedCoordinateZO<double, Cpu>(cge, net->stages()), f, per_sample, small).grad.to_vector() ==
+        input_gradient(cge, f, per_sample, small).grad.to_vector());
+  // The stages must split the problem's model.
+  auto stages = net->stages();
+  stages.pop_back();
+  check_error([&] { StagedCoordinateZO<double, Cpu>(cge, stages).estimate(problem, {}); }, "StagedCoordinateZO",
+              "not the model's");
 }
 
 TEST_CASE("staged cge: shares split the coordinates once each, by cost, and give the same bits") {

@@ -73,7 +73,9 @@ TEST_CASE("zo: CGE agrees with backprop on a small CNN (cosine >= 0.999, float, 
   const auto backprop = flat_grads(net.parameters());
   const auto before = net.parameters()[0].to_vector();
   net.zero_grad();
-  auto stats = CoordinateZO({.mu = 5e-3}).estimate(net, [&] { return double(cross_entropy(net(x), y).item()); });
+  auto stats = CoordinateZO({.mu = 5e-3}).estimate(ParameterProblem<float, Cpu>{net, x, [&](const Tf& logits) {
+                                                                                  return cross_entropy(logits, y);
+                                                                                }});
   CHECK(stats.coordinates == net.num_parameters());
   CHECK(stats.queries == net.num_parameters() + 1);
   CHECK(cosine(flat_grads(net.parameters()), backprop) >= 0.999);
@@ -89,9 +91,9 @@ TEST_CASE("zo: queries leave BatchNorm statistics alone and see the same Dropout
   const auto mean_before = bn->running_mean.to_vector();
   const auto draws_before = drop->draws;
   // A loss that is a deterministic function of the weights only when every query sees one mask.
-  auto loss = [&] { return double(sum((*net)(x)).item()); };
+  auto loss = [](const Tf& out) { return sum(out); };
   CoordinateZO cge({.mu = 1e-2, .difference = Difference::central});
-  cge.estimate(*net, loss);
+  cge.estimate(ParameterProblem<float, Cpu>{*net, x, loss});
   CHECK(bn->running_mean.to_vector() == mean_before);
   CHECK(bn->num_batches_tracked.item() == 0);
   CHECK(!bn->running_stats_frozen());  // the caller's setting is back
@@ -119,7 +121,7 @@ TEST_CASE("zo: RGE's mean over many draws converges to the gradient within its p
     std::vector<double> mean(6, 0.0);
     for (int s = 0; s < draws; ++s) {
       t.zero_grad();
-      rge.estimate(std::vector{t}, [&] { return f.value(t); }, s);
+      rge.estimate(std::vector{t}, [&] { return f.value(t); }, {.step = static_cast<std::uint64_t>(s)});
       auto g = t.grad().to_vector();
       for (int i = 0; i < 6; ++i) mean[i] += g[i] / draws;
     }
@@ -138,7 +140,7 @@ TEST_CASE("zo: RGE directions come back from (seed, step, query); masks, restore
   RandomZO rge({.mu = 1e-3, .queries = 3, .seed = 2});
   auto once = [&](std::uint64_t step) {
     t.zero_grad();
-    auto stats = rge.estimate(std::vector{t}, [&] { return f.value(t); }, step);
+    auto stats = rge.estimate(std::vector{t}, [&] { return f.value(t); }, {.step = step});
     CHECK(stats.queries == 4);
     return t.grad().to_vector();
   };
@@ -149,15 +151,17 @@ TEST_CASE("zo: RGE directions come back from (seed, step, query); masks, restore
   auto mask = Td::from_vector({1, 0, 1, 0, 0, 1}, {6});
   std::vector<Td> masks{mask};
   t.zero_grad();
-  auto stats = RandomZO({.mu = 1e-3, .queries = 2, .direction = Direction::sphere}).estimate(
-      std::vector{t}, [&] { return f.value(t); }, 0, &masks);
+  auto stats = RandomZO({.mu = 1e-3, .queries = 2, .direction = Direction::sphere})
+                   .estimate(
+                       std::vector{t}, [&] { return f.value(t); }, {}, &masks);
   CHECK(stats.coordinates == 3);
   auto g = t.grad().to_vector();
   CHECK(g[1] == 0);
   CHECK(g[3] == 0);
   CHECK(g[0] != 0);
   t.zero_grad();
-  stats = CoordinateZO().estimate(std::vector{t}, [&] { return f.value(t); }, &masks);
+  stats = CoordinateZO().estimate(
+      std::vector{t}, [&] { return f.value(t); }, {}, &masks);
   CHECK(stats.queries == 4);
   CHECK(t.grad().to_vector()[4] == 0);
 
@@ -165,8 +169,18 @@ TEST_CASE("zo: RGE directions come back from (seed, step, query); masks, restore
   check_error([] { RandomZO({.mu = -1}); }, "RandomZO");
   check_error([] { RandomZO({.queries = 0}); }, "RandomZO");
   std::vector<Td> wrong{Td::ones({5})};
-  check_error([&] { CoordinateZO().estimate(std::vector{t}, [&] { return f.value(t); }, &wrong); }, "CoordinateZO");
-  check_error([&] { rge.estimate(std::vector{t}, [&] { return f.value(t); }, 0, &wrong); }, "RandomZO");
+  check_error(
+      [&] {
+        CoordinateZO().estimate(
+            std::vector{t}, [&] { return f.value(t); }, {}, &wrong);
+      },
+      "CoordinateZO");
+  check_error(
+      [&] {
+        rge.estimate(
+            std::vector{t}, [&] { return f.value(t); }, {}, &wrong);
+      },
+      "RandomZO");
 }
 
 TEST_CASE("zo: mu below a parameter's resolution is an error naming the parameter") {

@@ -59,9 +59,13 @@ C inner(const Tz& a, const Tz& b) {  // <a, b> = sum conj(a) b
 }
 
 template <class X>
-concept HasFft2c = requires(X x) { fft2c(x); };
+concept HasFft2c = requires(X x) {
+  fft2c(x);
+};
 template <class X>
-concept HasIfft2c = requires(X x) { ifft2c(x); };
+concept HasIfft2c = requires(X x) {
+  ifft2c(x);
+};
 }  // namespace
 
 // Real input has no centered complex FFT: a compile error, not a silent cast.
@@ -157,7 +161,8 @@ OP_TEST(ifft2c) {
 TEST_CASE("fft2c plans are made safely from many threads at once") {
   std::vector<std::pair<std::int64_t, std::int64_t>> sizes{{9, 10}, {11, 13}, {12, 7}, {16, 15}};
   std::vector<Tz> inputs, expected;
-  for (std::size_t i = 0; i < sizes.size(); ++i) inputs.push_back(Tz::randn({2, sizes[i].first, sizes[i].second}, 20 + i));
+  for (std::size_t i = 0; i < sizes.size(); ++i)
+    inputs.push_back(Tz::randn({2, sizes[i].first, sizes[i].second}, 20 + i));
   std::vector<std::vector<std::vector<C>>> got(8);
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t)

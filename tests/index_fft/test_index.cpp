@@ -98,8 +98,11 @@ OP_TEST(gather) {
   CHECK(values(gather(x, 1, idx)) == std::vector<double>{3, 0, 0, 1, 3, 6, 6, 6, 6, 4});
 
   auto i3 = Ti::from_vector({0, 2, 2, 1, 0, 0, 1, 1, 2, 0, 2, 1}, {2, 3, 2});
-  check_grad([&](auto& v) { return gather(v[0], 2, Ti::from_vector({0, 2, 2, 1, 0, 0}, {1, 3, 2})); },
-             std::vector{Td::randn({2, 3, 3}, 1)}, true);
+  check_grad(
+      [&](auto& v) {
+        return gather(v[0], 2, Ti::from_vector({0, 2, 2, 1, 0, 0}, {1, 3, 2}));
+      },
+      std::vector{Td::randn({2, 3, 3}, 1)}, true);
   check_grad([&](auto& v) { return gather(v[0], 1, i3); }, std::vector{Td::randn({2, 3, 2}, 2)}, true);
   check_grad([&](auto& v) { return mul(gather(v[0], 1, i3), gather(v[0], 1, i3)); },
              std::vector{Td::randn({2, 3, 2}, 3)}, true);
@@ -134,8 +137,11 @@ OP_TEST(scatter_add) {
   auto i = Ti::from_vector({1, 0, 1, 1, 2, 1}, {2, 3});
   check_grad([&](auto& v) { return scatter_add(v[0], 1, i, v[1]); },
              std::vector{Td::randn({2, 3}, 1), Td::randn({2, 3}, 2)}, true);
-  check_grad([&](auto& v) { return scatter_add(v[0], 0, Ti::from_vector({2, 0, 2}, {1, 3}), v[1]); },
-             std::vector{Td::randn({3, 3}, 3), Td::randn({1, 3}, 4)}, true);
+  check_grad(
+      [&](auto& v) {
+        return scatter_add(v[0], 0, Ti::from_vector({2, 0, 2}, {1, 3}), v[1]);
+      },
+      std::vector{Td::randn({3, 3}, 3), Td::randn({1, 3}, 4)}, true);
   check_grad([&](auto& v) { return mul(scatter_add(v[0], 1, i, mul(v[1], v[1])), v[0]); },
              std::vector{Td::randn({2, 3}, 5), Td::randn({2, 3}, 6)}, true);
   check_grad([&](auto& v) { return scatter_add(v[0], 1, i, v[1]); },

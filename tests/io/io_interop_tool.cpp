@@ -12,10 +12,10 @@
 #include <iostream>
 #include <map>
 #include <string>
-#include <trustml/core/tensor.hpp>
 #include <trustml/io/array.hpp>
 #include <trustml/io/npy.hpp>
 #include <trustml/io/safetensors.hpp>
+#include <trustml/tensor/tensor.hpp>
 #include <vector>
 
 using namespace trustml;

@@ -3,9 +3,9 @@
 
 #include <doctest/doctest.h>
 
-#include <cstring>
 #include <complex>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <trustml/io/array.hpp>

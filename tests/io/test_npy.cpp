@@ -10,8 +10,8 @@
 #include <trustml/io/npy.hpp>
 #include <vector>
 
-#include "support/op_registry.hpp"
 #include "io/io_test_support.hpp"
+#include "support/op_registry.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace trustml;
@@ -33,7 +33,8 @@ std::string npy_file(int major, const std::string& dict, const std::string& data
 
 // load_npy(path) fails naming the path and `fragment`.
 void check_load_error(const fs::path& path, const std::string& fragment) {
-  tests::check_load_error("load_npy", [](const fs::path& p) { load_npy(p); }, path, fragment);
+  tests::check_load_error(
+      "load_npy", [](const fs::path& p) { load_npy(p); }, path, fragment);
 }
 
 }  // namespace
@@ -96,7 +97,8 @@ TEST_CASE("load_npy reads versions 2.0 and 3.0 and writes 2.0 when 1.0's header 
   tests::write_bytes(file, npy_file(1, "{\"shape\":(8,),\"fortran_order\" :False,'descr':'|b1'}", data));
   CHECK(load_npy(file).dtype == DType::BOOL);
 
-  const Array wide = tests::make_array("wide", DType::U8, std::vector<std::int64_t>(25000, 1), std::vector<std::uint8_t>{3});
+  const Array wide =
+      tests::make_array("wide", DType::U8, std::vector<std::int64_t>(25000, 1), std::vector<std::uint8_t>{3});
   save_npy(file, wide);
   CHECK(tests::read_bytes(file)[6] == 2);
   CHECK(load_npy(file).shape == wide.shape);
@@ -182,18 +184,23 @@ TEST_CASE("load_npy rejects a file cut at every byte and survives single-byte co
   tests::write_bytes(other, bytes + "x");
   check_load_error(other, "needs 16 bytes of data, but the file has 17");
 
-  tests::check_every_corruption("load_npy", [](const fs::path& p) { load_npy(p); }, bytes, other);
+  tests::check_every_corruption(
+      "load_npy", [](const fs::path& p) { load_npy(p); }, bytes, other);
 }
 
 TEST_CASE("save_npy refuses what NPY cannot hold and keeps the old file") {
   tests::TempDir dir;
   const fs::path file = dir.path() / "keep.npy";
   tests::write_bytes(file, "old contents");
-  tests::check_error([&] { save_npy(file, tests::make_array("b", DType::BF16, {1}, std::vector<std::uint16_t>{0x3f80})); },
-                     "save_npy");
-  tests::check_error([&] { save_npy(file, tests::make_array("f", DType::F32, {2}, std::vector<float>{1})); }, "save_npy");
   tests::check_error(
-      [&] { save_npy(dir.path() / "missing" / "x.npy", tests::make_array("f", DType::F32, {1}, std::vector<float>{1})); },
+      [&] { save_npy(file, tests::make_array("b", DType::BF16, {1}, std::vector<std::uint16_t>{0x3f80})); },
+      "save_npy");
+  tests::check_error([&] { save_npy(file, tests::make_array("f", DType::F32, {2}, std::vector<float>{1})); },
+                     "save_npy");
+  tests::check_error(
+      [&] {
+        save_npy(dir.path() / "missing" / "x.npy", tests::make_array("f", DType::F32, {1}, std::vector<float>{1}));
+      },
       "save_npy");
   CHECK(tests::read_bytes(file) == "old contents");
   CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 1);

@@ -15,8 +15,8 @@
 #include <trustml/io/safetensors.hpp>
 #include <vector>
 
-#include "support/op_registry.hpp"
 #include "io/io_test_support.hpp"
+#include "support/op_registry.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace trustml;
@@ -33,7 +33,8 @@ std::string le64(std::uint64_t v) {
 
 // load_safetensors(path) fails naming the path and `fragment`.
 void check_load_error(const fs::path& path, const std::string& fragment) {
-  tests::check_load_error("load_safetensors", [](const fs::path& p) { load_safetensors(p); }, path, fragment);
+  tests::check_load_error(
+      "load_safetensors", [](const fs::path& p) { load_safetensors(p); }, path, fragment);
 }
 
 std::vector<Array> sample_arrays() {
@@ -83,7 +84,8 @@ TEST_CASE("safetensors writes the Python library's layout byte for byte") {
   std::string header = R"({"__metadata__":{"k":"v"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
   header.append((8 - header.size() % 8) % 8, ' ');
   const float values[] = {1.0f, 2.0f};
-  CHECK(tests::read_bytes(file) == le64(header.size()) + header + std::string(reinterpret_cast<const char*>(values), 8));
+  CHECK(tests::read_bytes(file) ==
+        le64(header.size()) + header + std::string(reinterpret_cast<const char*>(values), 8));
 }
 
 TEST_CASE("to_array and to_tensor convert tensors exactly and check dtypes") {
@@ -100,8 +102,8 @@ TEST_CASE("to_array and to_tensor convert tensors exactly and check dtypes") {
   CHECK(to_array("i", Tensor<std::int64_t>::from_vector({-(std::int64_t{1} << 40)})).dtype == DType::I64);
 
   // F16 and BF16 widen exactly into float: 1, -2, 0.5, the smallest subnormal, infinity, NaN.
-  auto half = to_tensor<float>(
-      tests::make_array("h", DType::F16, {6}, std::vector<std::uint16_t>{0x3c00, 0xc000, 0x3800, 0x0001, 0x7c00, 0x7e00}));
+  auto half = to_tensor<float>(tests::make_array(
+      "h", DType::F16, {6}, std::vector<std::uint16_t>{0x3c00, 0xc000, 0x3800, 0x0001, 0x7c00, 0x7e00}));
   auto h = half.to_vector();
   CHECK(h[0] == 1.0f);
   CHECK(h[1] == -2.0f);
@@ -109,8 +111,8 @@ TEST_CASE("to_array and to_tensor convert tensors exactly and check dtypes") {
   CHECK(h[3] == std::ldexp(1.0f, -24));
   CHECK(std::isinf(h[4]));
   CHECK(std::isnan(h[5]));
-  CHECK(to_tensor<float>(tests::make_array("b", DType::BF16, {2}, std::vector<std::uint16_t>{0x3f80, 0xc040})).to_vector() ==
-        std::vector<float>{1.0f, -3.0f});
+  CHECK(to_tensor<float>(tests::make_array("b", DType::BF16, {2}, std::vector<std::uint16_t>{0x3f80, 0xc040}))
+            .to_vector() == std::vector<float>{1.0f, -3.0f});
 
   const Array f32 = to_array("layer.weight", weight);
   tests::check_error([&] { to_tensor<double>(f32); }, "to_tensor");
@@ -121,14 +123,17 @@ TEST_CASE("to_array and to_tensor convert tensors exactly and check dtypes") {
     CHECK(message.find("'layer.weight'") != std::string::npos);
     CHECK(message.find("holds F32, expected F64") != std::string::npos);
   }
-  tests::check_error([&] { to_tensor<std::int64_t>(tests::make_array("h", DType::F16, {1}, std::vector<std::uint16_t>{0})); },
-                     "to_tensor");
+  tests::check_error(
+      [&] { to_tensor<std::int64_t>(tests::make_array("h", DType::F16, {1}, std::vector<std::uint16_t>{0})); },
+      "to_tensor");
   tests::check_error([&] { to_tensor<float>(tests::make_array("m", DType::BOOL, {1}, std::vector<std::uint8_t>{1})); },
                      "to_tensor");
   tests::check_error([&] { to_tensor<std::complex<float>>(f32); }, "to_tensor");
   tests::check_error([] { to_array("z", Tensor<std::complex<double>>::zeros({2})); }, "to_array");
   tests::check_error(
-      [] { to_tensor<float>(tests::make_array("r", DType::F32, std::vector<std::int64_t>(9, 1), std::vector<float>{1})); },
+      [] {
+        to_tensor<float>(tests::make_array("r", DType::F32, std::vector<std::int64_t>(9, 1), std::vector<float>{1}));
+      },
       "to_tensor");
   tests::check_error(
       [] {
@@ -164,7 +169,8 @@ TEST_CASE("load_safetensors survives every single-byte corruption") {
                    {{"k", "v"}});
   const std::string bytes = tests::read_bytes(whole);
   const fs::path mutated = dir.path() / "mutated.safetensors";
-  tests::check_every_corruption("load_safetensors", [](const fs::path& p) { load_safetensors(p); }, bytes, mutated);
+  tests::check_every_corruption(
+      "load_safetensors", [](const fs::path& p) { load_safetensors(p); }, bytes, mutated);
 }
 
 TEST_CASE("load_safetensors names what is wrong with a corrupt header") {
@@ -253,12 +259,15 @@ TEST_CASE("save_safetensors refuses invalid arrays and leaves no file behind") {
                      "save_safetensors");
   tests::check_error([&] { save_safetensors(file, {tests::make_array("a", DType::F32, {-1}, std::vector<float>{})}); },
                      "save_safetensors");
-  tests::check_error([&] { save_safetensors(file, {tests::make_array("m", DType::BOOL, {1}, std::vector<std::uint8_t>{3})}); },
-                     "save_safetensors");
-  tests::check_error([&] { save_safetensors(file, {tests::make_array("\xff", DType::F32, {1}, std::vector<float>{1})}); },
-                     "save_safetensors");
+  tests::check_error(
+      [&] { save_safetensors(file, {tests::make_array("m", DType::BOOL, {1}, std::vector<std::uint8_t>{3})}); },
+      "save_safetensors");
+  tests::check_error(
+      [&] { save_safetensors(file, {tests::make_array("\xff", DType::F32, {1}, std::vector<float>{1})}); },
+      "save_safetensors");
   tests::check_error([&] { save_safetensors(file, {a}, {{"bad", "\xc3"}}); }, "save_safetensors");
-  tests::check_error([&] { save_safetensors(dir.path() / "no" / "such" / "dir.safetensors", {a}); }, "save_safetensors");
+  tests::check_error([&] { save_safetensors(dir.path() / "no" / "such" / "dir.safetensors", {a}); },
+                     "save_safetensors");
   CHECK(dir.entries().empty());
 }
 
@@ -278,8 +287,9 @@ TEST_CASE("write_file_atomically replaces the target whole or not at all") {
     CHECK(dir.entries() == std::vector<std::string>{"checkpoint.bin"});
   }
   SUBCASE("a save that fails validation leaves the old file") {
-    tests::check_error([&] { save_safetensors(file, {tests::make_array("a", DType::F32, {2}, std::vector<float>{1})}); },
-                       "save_safetensors");
+    tests::check_error(
+        [&] { save_safetensors(file, {tests::make_array("a", DType::F32, {2}, std::vector<float>{1})}); },
+        "save_safetensors");
     CHECK(tests::read_bytes(file) == "old contents");
     CHECK(dir.entries() == std::vector<std::string>{"checkpoint.bin"});
   }

@@ -47,7 +47,7 @@ TEST_CASE("reconstruction_pgd: k-space and image-domain L-inf PGD on MoDL") {
   mri::Unrolled<double> modl(small_denoiser(), o);
   SUBCASE("k-space: in the ball, masked, the loss grows") {
     mri::ReconstructionPgdOptions p;
-    p.eps = 0.05;
+    p.ball.eps = 0.05;
     auto r =
         mri::reconstruction_pgd([&](const Tz& y) { return modl.reconstruct(s.a, y); }, s.y, s.x_star, p, s.a.mask());
     REQUIRE(r.loss.size() == 11);
@@ -61,7 +61,7 @@ TEST_CASE("reconstruction_pgd: k-space and image-domain L-inf PGD on MoDL") {
   SUBCASE("image domain: x_0 = A^H y perturbed, clamped to [-1, 1]; L2 ball") {
     mri::ReconstructionPgdOptions p;
     p.domain = mri::AttackDomain::image;
-    p.eps = 0.02;
+    p.ball.eps = 0.02;
     const auto ahy = s.a.adjoint(s.y);
     auto recon = [&](const Tz& x0) { return modl.reconstruct_from_image(s.a, x0); };
     auto r = mri::reconstruction_pgd(recon, ahy, s.x_star, p);
@@ -76,11 +76,36 @@ TEST_CASE("reconstruction_pgd: k-space and image-domain L-inf PGD on MoDL") {
     CHECK(max_part(r_loud.delta) <= 0.02 * (1 + 1e-6));
     const auto parts = mri::to_channels(loud), moved = mri::to_channels(r_loud.input);
     CHECK(amax(sub(abs(moved), maximum(abs(parts), Td::ones(parts.shape())))).item() <= 1e-12);
-    p.norm = attacks::Norm::l2;
-    p.eps = 0.3;
-    auto r2 = mri::reconstruction_pgd(recon, ahy, s.x_star, p);
-    for (double v : attacks::norms(mri::to_channels(r2.delta), attacks::Norm::l2)) CHECK(v <= 0.3 * (1 + 1e-6));
+    mri::ReconstructionPgdOptions p2{.domain = mri::AttackDomain::image, .ball = attacks::L2Ball{0.3}};
+    auto r2 = mri::reconstruction_pgd(recon, ahy, s.x_star, p2);
+    for (double v : p2.ball.norms(mri::to_channels(r2.delta))) CHECK(v <= 0.3 * (1 + 1e-6));
     CHECK(r2.loss.back() > r2.loss.front());
+  }
+  SUBCASE("the iterates are those of the projected steepest-ascent recursion, bit for bit") {
+    // delta_0 = P(eps N(0, 1)), delta_{t+1} = P(clamp(x_0 + P(delta_t + alpha s_t)) - x_0): the
+    // loop written out, against the attack on attacks/ascent.hpp's loop.
+    mri::ReconstructionPgdOptions p{
+        .domain = mri::AttackDomain::image, .ball = attacks::L2Ball{0.3}, .steps = 4, .seed = 5};
+    const auto ahy = s.a.adjoint(s.y);
+    auto recon = [&](const Tz& x0) { return modl.reconstruct_from_image(s.a, x0); };
+    auto r = mri::reconstruction_pgd(recon, ahy, s.x_star, p);
+    const auto base = mri::to_channels(ahy);
+    const auto lower = minimum(base, Td::full(base.shape(), -1.0)), upper = maximum(base, Td::ones(base.shape()));
+    auto admissible = [&](const Td& d) {
+      return p.ball.project(sub(minimum(maximum(add(base, p.ball.project(d)), lower), upper), base));
+    };
+    Td delta = admissible(scale(Td::randn(base.shape(), 5), 0.3));
+    std::vector<double> losses;
+    for (int t = 0; t <= p.steps; ++t) {
+      auto leaf = delta.detach().set_requires_grad();
+      auto loss = mri::mse_channels(recon(add(ahy, mri::from_channels(leaf))), s.x_star);
+      losses.push_back(loss.item());
+      if (t == p.steps) break;
+      const auto g = grad(std::vector{loss}, std::vector{leaf})[0];
+      delta = admissible(add(delta, p.ball.steepest_ascent(g, p.ball.eps / 3)));
+    }
+    CHECK(r.loss == losses);
+    CHECK(amax(abs(sub(mri::to_channels(r.delta), delta))).item() == 0);
   }
   SUBCASE("errors") {
     mri::ReconstructionPgdOptions p;
@@ -88,7 +113,7 @@ TEST_CASE("reconstruction_pgd: k-space and image-domain L-inf PGD on MoDL") {
     CHECK_THROWS_WITH_AS(mri::reconstruction_pgd(recon, s.y, s.x_star, p), doctest::Contains("mask"), Error);
     p.domain = mri::AttackDomain::image;
     CHECK_THROWS_WITH_AS(mri::reconstruction_pgd(recon, s.y, s.x_star, p), doctest::Contains("[4, 3, 8, 8]"), Error);
-    p.eps = -1;
+    p.ball.eps = -1;
     CHECK_THROWS_AS(mri::reconstruction_pgd(recon, s.a.adjoint(s.y), s.x_star, p), Error);
   }
 }

@@ -1,7 +1,7 @@
 // CG-SENSE against BART (Debian's `bart`, run as a separate program): on a BART Shepp-Logan phantom
 // with BART's simulated coils (normalized by `bart normalize 8`), MoDL's data-consistency step with
 // a zero denoiser output, x_0 = 0 and k CG iterations must equal `bart pics -l2 -r LAMBDA -w 1 -i k`
-// iterate for iterate (robustness-anchors 5.1: pics -l2 is plain CG on (A^H A + lambda I) x = A^H y).
+// iterate for iterate (`bart pics -l2` is plain CG on (A^H A + lambda I) x = A^H y).
 // Skipped with a message when `bart` is not installed (.ci/run installs it).
 #include <doctest/doctest.h>
 

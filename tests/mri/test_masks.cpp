@@ -1,6 +1,6 @@
 // k-space sampling masks (mri/masks.hpp): fastMRI RandomMaskFunc and EquispacedMaskFractionFunc, the SMUG journal's
 // VDRS mask, the variable-density Poisson disc (against `bart poisson` when BART is installed), acceleration_of and bad
-// arguments (spec mri-smug.md 2.1, 7, 9.1; robustness-anchors.md 5.3: centre lines = round(center_fraction * W),
+// arguments (fastMRI's and SMUG's conventions, docs/papers.md: centre lines = round(center_fraction * W),
 // deterministic per seed).
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
 // Synthetic MRI data (mri/phantom.hpp): the modified Shepp-Logan phantom (known values, BART's `phantom` when BART is
 // installed), random ellipses, smooth phase, birdcage coil maps (SigPy's formula, `bart normalize 8` normalization) and
-// complex Gaussian noise (spec mri-smug.md 9.1).
+// complex Gaussian noise (the data of examples/smug, docs/papers.md).
 #include <doctest/doctest.h>
 
 #include <algorithm>

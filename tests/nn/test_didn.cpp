@@ -21,8 +21,7 @@ void randomize(nn::Module<double>& model, std::uint64_t seed) {
   for (auto& [name, p] : model.named_parameters()) {
     if (p.dim() == 4)
       ops::assign(p, scale(Td::randn(p.shape(), seed++), 1.0 / std::sqrt(double(p.size(1) * p.size(2) * p.size(3)))));
-    else if (name.ends_with(".bias"))
-      ops::assign(p, scale(Td::randn(p.shape(), seed++), 0.1));
+    else if (name.ends_with(".bias")) ops::assign(p, scale(Td::randn(p.shape(), seed++), 0.1));
   }
 }
 }  // namespace
@@ -48,7 +47,7 @@ TEST_CASE("nn zoo: DIDN has exactly the parameters of SMUG's models/didn.py, und
   // Around the blocks: conv_input 9 in C + C, conv_down 9 C^2 + C, conv_mid n C^2 + C, conv_mid2 9 C^2 + C,
   // conv_output 9 (C / 4) out + out, and 4 PReLUs:
   //   top = (18 + n) C^2 + (9 in + 4 + 9 out / 4) C + out + 4     (C = 64, n = 2: 83,622)
-  // Total for C = 64, n = 2: 2 x 1,644,681 + 83,622 = 3,372,984 (the spec's "about 3.4 M").
+  // Total for C = 64, n = 2: 2 x 1,644,681 + 83,622 = 3,372,984 (the SMUG journal's "about 3.4 M").
   auto count = [](std::int64_t c, std::int64_t n, std::int64_t in, std::int64_t out) {
     return n * (401 * c * c + 34 * c + 9) + (18 + n) * c * c + 9 * in * c + 4 * c + 9 * (c / 4) * out + out + 4;
   };

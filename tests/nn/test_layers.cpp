@@ -12,7 +12,6 @@ using Td = Tensor<double>;
 using tests::check_error;
 using tests::check_grad;
 
-
 TEST_CASE("nn: Linear matches x W^T + b and its gradients") {
   nn::Linear<double> fc(3, 2, true, 7);
   CHECK(fc.weight.shape() == Shape{2, 3});
@@ -80,6 +79,30 @@ TEST_CASE("nn: Conv2d, ConvTranspose2d, pooling and activation layers gradcheck 
   }
 }
 
+TEST_CASE("nn: the channel-wise layers commute with channel slices; the others and a user's Lambda do not") {
+  const auto x = Td::randn({2, 4, 6, 6}, 3);
+  for (auto layer : {nn::ReLU<double>(), nn::LeakyReLU<double>(0.1), nn::GELU<double>(), nn::SiLU<double>(),
+                     nn::Sigmoid<double>(), nn::Tanh<double>(), nn::Identity<double>(), nn::MaxPool2d<double>(2),
+                     nn::AvgPool2d<double>(3, 1, 1), nn::AdaptiveAvgPool2d<double>(3), nn::Flatten<double>()}) {
+    INFO(layer->type_name());
+    CHECK(layer->commutes_with_channel_slices());
+    // Channel 2 alone gives channel 2 of the whole output (its columns, once flattened).
+    const auto whole = (*layer)(x), alone = (*layer)(slice(x, 1, 2, 3, 1).contiguous());
+    const std::int64_t width = alone.dim() == 2 ? alone.size(1) : 1;
+    const auto wanted = alone.dim() == 2 ? slice(whole, 1, 2 * width, 3 * width, 1) : slice(whole, 1, 2, 3, 1);
+    CHECK(amax(abs(sub(alone, wanted.contiguous()))).item() == 0);
+  }
+  CHECK_FALSE(nn::Linear<double>(3, 2, true, 1).commutes_with_channel_slices());
+  CHECK_FALSE(nn::Conv2d<double>(4, 4, 3, nn::ConvOptions{}, 1).commutes_with_channel_slices());
+  CHECK_FALSE(nn::BatchNorm2d<double>(4).commutes_with_channel_slices());  // a weight per channel
+  CHECK_FALSE(nn::Dropout<double>(0.5, 1).commutes_with_channel_slices());
+  CHECK_FALSE(nn::Sequential<double>().commutes_with_channel_slices());
+  // The name says nothing: a user's "ReLU" is taken as channel-wise only when it says so.
+  CHECK_FALSE(nn::Lambda<double>("ReLU", [](const Td& t) { return relu(t); }).commutes_with_channel_slices());
+  CHECK(nn::Lambda<double>("Square", [](const Td& t) { return mul(t, t); }, {.commutes_with_channel_slices = true})
+            .commutes_with_channel_slices());
+}
+
 TEST_CASE("nn: Dropout zeroes about p of the elements, rescales the rest, draws fresh masks and is off in eval") {
   nn::Dropout<double> drop(0.25, 11);
   auto x = Td::ones({10000});
@@ -124,7 +147,8 @@ TEST_CASE("nn: MultiheadAttention equals the attention formula, head by head") {
   auto Q = proj(q, 0), K = proj(kv, 1), V = proj(kv, 2);
   std::vector<Td> heads;
   for (int h = 0; h < 2; ++h) {
-    auto qh = slice(Q, 2, 2 * h, 2 * h + 2, 1), kh = slice(K, 2, 2 * h, 2 * h + 2, 1), vh = slice(V, 2, 2 * h, 2 * h + 2, 1);
+    auto qh = slice(Q, 2, 2 * h, 2 * h + 2, 1), kh = slice(K, 2, 2 * h, 2 * h + 2, 1),
+         vh = slice(V, 2, 2 * h, 2 * h + 2, 1);
     heads.push_back(matmul(softmax(scale(matmul(qh, transpose(kh, 1, 2)), 1 / std::sqrt(2.0)), -1), vh));
   }
   auto want = (*mha.out_proj)(concat(heads, 2)).to_vector();

@@ -48,8 +48,8 @@ TEST_CASE("nn: load_state_dict copies in place and names every mismatch") {
   CHECK((*a)(x).to_vector() == (*b)(x).to_vector());
 
   auto state = a->state_dict();
-  state.tensors[0].second = Tf::zeros({3});              // wrong shape
-  state.tensors.pop_back();                              // missing classifier.bias
+  state.tensors[0].second = Tf::zeros({3});                    // wrong shape
+  state.tensors.pop_back();                                    // missing classifier.bias
   state.tensors.emplace_back("extra.weight", Tf::zeros({1}));  // unexpected
   try {
     b->load_state_dict(state);

@@ -23,7 +23,8 @@ TEST_CASE("nn zoo: classifiers map 28x28 images to 10 logits; equal seeds give e
   // ResNet-20 with 1x1 projection shortcuts: 0.27 M parameters.
   CHECK(resnet->num_parameters() > 265000);
   CHECK(resnet->num_parameters() < 275000);
-  auto a = nn::zoo::SmallCnn<float>(1, 10, 5), b = nn::zoo::SmallCnn<float>(1, 10, 5), c = nn::zoo::SmallCnn<float>(1, 10, 6);
+  auto a = nn::zoo::SmallCnn<float>(1, 10, 5), b = nn::zoo::SmallCnn<float>(1, 10, 5),
+       c = nn::zoo::SmallCnn<float>(1, 10, 6);
   CHECK((*a)(x).to_vector() == (*b)(x).to_vector());
   CHECK((*a)(x).to_vector() != (*c)(x).to_vector());
 }
@@ -53,6 +54,9 @@ TEST_CASE("nn zoo: the tiny U-Net predicts noise of the image's shape, with and 
   check_error([&] { return unet.predict(Tf::randn({2, 1, 7, 8}, 1), t); }, "nn::zoo::TinyUNet");
   check_error([&] { return unet.predict(x, t, Tf::randn({2, 4, 5}, 1)); }, "nn::zoo::TinyUNet");
   nn::zoo::TinyUNet<double> tiny(1, 4, 2, 1);
-  tests::check_grad([&](auto& v) { return tiny.predict(v[0], Td::from_vector({2, 7}, {2}), v[1]); },
-                    std::vector{Td::randn({2, 1, 4, 4}, 3), Td::randn({2, 3, 2}, 4)});
+  tests::check_grad(
+      [&](auto& v) {
+        return tiny.predict(v[0], Td::from_vector({2, 7}, {2}), v[1]);
+      },
+      std::vector{Td::randn({2, 1, 4, 4}, 3), Td::randn({2, 3, 2}, 4)});
 }

@@ -122,8 +122,7 @@ OP_TEST(cg_solve) {
     auto b = Tz::randn({2, 6}, 14);
     check_error([&] { cg_solve(nz, b, Td::from_vector({1.0, 2.0, 3.0})); }, "cg_solve", "[3]");
     check_error([&] { cg_solve(nz, b, Td::from_vector({-1.0})); }, "cg_solve", "lambda >= 0");
-    check_error([&] { cg_solve(nz, b, Td::from_vector({1.0}), {}, Tz::zeros({1, 6})); }, "cg_solve",
-                "initial guess");
+    check_error([&] { cg_solve(nz, b, Td::from_vector({1.0}), {}, Tz::zeros({1, 6})); }, "cg_solve", "initial guess");
     check_error([&] { cg_solve(nz, b, Td::from_vector({1.0}), CgOptions{-1, 0, 0}); }, "cg_solve", "max_iter");
     LinearMap<std::complex<double>, Cpu> shrink = [](const Tz& p) { return p.slice(1, 0, 3, 1); };
     check_error([&] { cg_solve(shrink, b, Td::from_vector({1.0})); }, "cg_solve", "changed the shape");

@@ -155,8 +155,7 @@ OP_TEST(in_range) {
   CHECK(in_range(Td::from_vector({-1, 0, 2}), 0.0, 2.0).to_vector() == std::vector<double>{0, 1, 1});
 }
 OP_TEST(max_mask) {
-  CHECK(max_mask(Td::from_vector({1, 2, 3}), Td::from_vector({2, 2, 2})).to_vector() ==
-        std::vector<double>{0, 0.5, 1});
+  CHECK(max_mask(Td::from_vector({1, 2, 3}), Td::from_vector({2, 2, 2})).to_vector() == std::vector<double>{0, 0.5, 1});
 }
 
 // ---- complex parts ----

@@ -75,7 +75,9 @@ OP_TEST(reshape) {
 OP_TEST(permute) {
   check_grad([](auto& v) { return mul(permute(v[0], {2, 0, 1}), Td::randn({4, 2, 3}, 1)); }, std::vector{x234()});
 }
-OP_TEST(transpose) { check_grad([](auto& v) { return transpose(v[0], 0, 2); }, std::vector{z234()}); }
+OP_TEST(transpose) {
+  check_grad([](auto& v) { return transpose(v[0], 0, 2); }, std::vector{z234()});
+}
 OP_TEST(slice) {
   check_grad([](auto& v) { return slice(v[0], 2, 1, 4, 2); }, std::vector{x234()}, true);
   check_grad([](auto& v) { return slice(v[0], 1, -2, 3); }, std::vector{z234()});
@@ -94,30 +96,36 @@ OP_TEST(pad) {
 OP_TEST(expand) {
   check_grad([](auto& v) { return mul(expand(v[0], {2, 3, 4}), x234()); }, std::vector{Td::randn({3, 1}, 1)});
 }
-OP_TEST(squeeze) { check_grad([](auto& v) { return squeeze(v[0], 1); }, std::vector{Td::randn({2, 1, 3}, 1)}); }
-OP_TEST(unsqueeze) { check_grad([](auto& v) { return unsqueeze(v[0], -1); }, std::vector{x234()}); }
+OP_TEST(squeeze) {
+  check_grad([](auto& v) { return squeeze(v[0], 1); }, std::vector{Td::randn({2, 1, 3}, 1)});
+}
+OP_TEST(unsqueeze) {
+  check_grad([](auto& v) { return unsqueeze(v[0], -1); }, std::vector{x234()});
+}
 OP_TEST(contiguous) {
   check_grad([](auto& v) { return contiguous(v[0].transpose(0, 1)); }, std::vector{x234()});
 }
-OP_TEST(to_device) { check_grad([](auto& v) { return v[0].template to<Cpu>(); }, std::vector{x234()}); }
+OP_TEST(to_device) {
+  check_grad([](auto& v) { return v[0].template to<Cpu>(); }, std::vector{x234()});
+}
 OP_TEST(cast) {
   check_grad([](auto& v) { return v[0].template cast<std::complex<double>>(); }, std::vector{x234()});
-  check_grad([](auto& v) { return v[0].template cast<float>().template cast<double>(); }, std::vector{x234()},
-             false, {1e-3, 1e-4, 1e-3});
+  check_grad([](auto& v) { return v[0].template cast<float>().template cast<double>(); }, std::vector{x234()}, false,
+             {1e-3, 1e-4, 1e-3});
 }
 
 // ---- linear algebra ----
 OP_TEST(matmul) {
   auto a = Td::from_vector({1, 2, 3, 4, 5, 6}, {2, 3}), b = Td::from_vector({1, 0, 0, 1, 1, 1}, {3, 2});
   CHECK(matmul(a, b).to_vector() == std::vector<double>{4, 5, 10, 11});
-  CHECK(matmul(a.transpose(0, 1), a).to_vector()[0] == 17);         // transposed operand, no copy
+  CHECK(matmul(a.transpose(0, 1), a).to_vector()[0] == 17);                               // transposed operand, no copy
   CHECK(matmul(Td::from_vector({1, 1}), a).to_vector() == std::vector<double>{5, 7, 9});  // 1-D @ 2-D
   CHECK(matmul(a, Td::from_vector({1, 1, 1})).to_vector() == std::vector<double>{6, 15});
   auto batched = matmul(Td::randn({4, 1, 2, 3}, 1), Td::randn({5, 3, 2}, 2));
   CHECK(batched.shape() == Shape{4, 5, 2, 2});
-  check_grad([](auto& v) { return matmul(v[0], v[1]); }, std::vector{Td::randn({2, 3}, 1), Td::randn({3, 4}, 2)},
-             true);
-  check_grad([](auto& v) { return matmul(v[0], v[1]); }, std::vector{Td::randn({2, 1, 2, 3}, 1), Td::randn({3, 3, 2}, 2)});
+  check_grad([](auto& v) { return matmul(v[0], v[1]); }, std::vector{Td::randn({2, 3}, 1), Td::randn({3, 4}, 2)}, true);
+  check_grad([](auto& v) { return matmul(v[0], v[1]); },
+             std::vector{Td::randn({2, 1, 2, 3}, 1), Td::randn({3, 3, 2}, 2)});
   check_grad([](auto& v) { return matmul(v[0].transpose(-1, -2), v[1]); },
              std::vector{Tz::randn({2, 3, 2}, 1), Tz::randn({2, 3, 2}, 2)});
   check_grad([](auto& v) { return matmul(v[0], v[1]); }, std::vector{Td::randn({3}, 1), Td::randn({3}, 2)});

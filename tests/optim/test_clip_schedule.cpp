@@ -123,8 +123,8 @@ TEST_CASE("WarmupCosineLR: linear warm-up, then a half cosine down to min_lr") {
   const WarmupCosineLR cosine(1.0, 10, 110, 0.1);
   CHECK(cosine.lr_at(0) == 0.0);
   CHECK(cosine.lr_at(5) == 0.5);
-  CHECK(cosine.lr_at(10) == 1.0);                                          // end of warm-up: the base
-  CHECK(cosine.lr_at(60) == doctest::Approx(0.55).epsilon(1e-15));         // midpoint: halfway to min_lr
+  CHECK(cosine.lr_at(10) == 1.0);                                   // end of warm-up: the base
+  CHECK(cosine.lr_at(60) == doctest::Approx(0.55).epsilon(1e-15));  // midpoint: halfway to min_lr
   CHECK(cosine.lr_at(35) == doctest::Approx(0.1 + 0.45 * (1 + std::sqrt(0.5))).epsilon(1e-15));
   CHECK(cosine.lr_at(110) == 0.1);
   CHECK(cosine.lr_at(5000) == 0.1);

@@ -20,8 +20,8 @@ namespace {
 
 const Vec kStart = {0.5, -1.2, 2.0, 0.3};
 // One fixed gradient per step; the last ones are small so AMSGrad's max differs from v.
-const std::vector<Vec> kGrads = {{0.1, -0.4, 1.5, -0.02}, {-0.3, 0.2, 0.9, 0.05}, {0.05, 0.01, -0.2, 0.0},
-                                 {0.02, -0.01, 0.1, 0.3}};
+const std::vector<Vec> kGrads = {
+    {0.1, -0.4, 1.5, -0.02}, {-0.3, 0.2, 0.9, 0.05}, {0.05, 0.01, -0.2, 0.0}, {0.02, -0.01, 0.1, 0.3}};
 
 Td leaf(const Vec& values) { return Td::from_vector(values).set_requires_grad(); }
 
@@ -35,8 +35,7 @@ void run_steps(Opt& opt, Td& param, std::size_t steps) {
 }
 
 // torch.optim.SGD, written out.
-Vec reference_sgd(double lr, double momentum, double dampening, double weight_decay, bool nesterov,
-                  std::size_t steps) {
+Vec reference_sgd(double lr, double momentum, double dampening, double weight_decay, bool nesterov, std::size_t steps) {
   Vec p = kStart, buf(p.size());
   for (std::size_t t = 0; t < steps; ++t)
     for (std::size_t i = 0; i < p.size(); ++i) {
@@ -51,8 +50,8 @@ Vec reference_sgd(double lr, double momentum, double dampening, double weight_de
 }
 
 // torch.optim.Adam (decoupled = false) and torch.optim.AdamW (decoupled = true), written out.
-Vec reference_adam(double lr, double beta1, double beta2, double eps, double weight_decay, bool amsgrad,
-                   bool decoupled, std::size_t steps) {
+Vec reference_adam(double lr, double beta1, double beta2, double eps, double weight_decay, bool amsgrad, bool decoupled,
+                   std::size_t steps) {
   Vec p = kStart, m(p.size()), v(p.size()), v_max(p.size());
   for (std::size_t t = 1; t <= steps; ++t) {
     const double bias_correction1 = 1 - std::pow(beta1, double(t)), bias_correction2 = 1 - std::pow(beta2, double(t));
@@ -127,13 +126,19 @@ TEST_CASE("Adam and AdamW match torch.optim's updates") {
     Td p = leaf(kStart);
     std::unique_ptr<Optimizer<double>> opt;
     if (c.decoupled)
-      opt = std::make_unique<AdamW<double>>(std::vector{p}, AdamWOptions{.lr = c.lr, .beta1 = c.beta1, .beta2 = c.beta2,
-                                                                        .eps = c.eps, .weight_decay = c.weight_decay,
-                                                                        .amsgrad = c.amsgrad});
+      opt = std::make_unique<AdamW<double>>(std::vector{p}, AdamWOptions{.lr = c.lr,
+                                                                         .beta1 = c.beta1,
+                                                                         .beta2 = c.beta2,
+                                                                         .eps = c.eps,
+                                                                         .weight_decay = c.weight_decay,
+                                                                         .amsgrad = c.amsgrad});
     else
-      opt = std::make_unique<Adam<double>>(std::vector{p}, AdamOptions{.lr = c.lr, .beta1 = c.beta1, .beta2 = c.beta2,
-                                                                      .eps = c.eps, .weight_decay = c.weight_decay,
-                                                                      .amsgrad = c.amsgrad});
+      opt = std::make_unique<Adam<double>>(std::vector{p}, AdamOptions{.lr = c.lr,
+                                                                       .beta1 = c.beta1,
+                                                                       .beta2 = c.beta2,
+                                                                       .eps = c.eps,
+                                                                       .weight_decay = c.weight_decay,
+                                                                       .amsgrad = c.amsgrad});
     run_steps(*opt, p, kGrads.size());
     const Vec want =
         reference_adam(c.lr, c.beta1, c.beta2, c.eps, c.weight_decay, c.amsgrad, c.decoupled, kGrads.size());

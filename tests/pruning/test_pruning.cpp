@@ -1,4 +1,4 @@
-// Pruning: exact-count random layer masks and their schedule (spec check 7), ZO-GraSP with common
+// Pruning: exact-count random layer masks and their schedule (DeepZero, docs/papers.md), ZO-GraSP with common
 // directions against an autograd Hessian-vector product (check 8), bit-exact restore (check 5),
 // FO-GraSP, and the global selection that turns scores into layer ratios.
 #include <doctest/doctest.h>
@@ -174,7 +174,8 @@ TEST_CASE("pruning: bad ratios, names and intervals are errors") {
 TEST_CASE("pruning: ZO-GraSP's Hg is the common-direction second difference (check 8, fp64, mu = 1e-5)") {
   SmoothMlp f;
   const ZoGraspOptions options{.mu = 1e-5, .queries = 24, .seed = 3};
-  auto r = zo_grasp(*f.net, [&] { return f.loss(); }, options);
+  auto r = zo_grasp(
+      *f.net, [&] { return f.loss(); }, options);
   CHECK(r.queries == 2 * (24 + 1));
   const auto params = f.net->parameters();
   REQUIRE(r.scores.size() == params.size());
@@ -192,7 +193,8 @@ TEST_CASE("pruning: ZO-GraSP's Hg is the common-direction second difference (che
   const auto rge = zo_grasp_estimator(options);
   std::vector<double> want(flatten(g_hat).size(), 0.0);
   for (std::int64_t j = 0; j < options.queries; ++j) {
-    auto u = flatten(rge.directions(weights, static_cast<const std::vector<Td>*>(nullptr), rge.direction_seed(kZoGraspStep, j)));
+    auto u = flatten(
+        rge.directions(weights, static_cast<const std::vector<Td>*>(nullptr), rge.direction_seed(kZoGraspStep, j)));
     const double c = dot(u, flatten(hvp)) / static_cast<double>(options.queries);
     for (std::size_t i = 0; i < want.size(); ++i) want[i] += c * u[i];
   }
@@ -204,11 +206,12 @@ TEST_CASE("pruning: ZO-GraSP's Hg is the common-direction second difference (che
   const auto theta = params[0].to_vector(), hg = r.hessian_gradient[0].to_vector(), s = r.scores[0].to_vector();
   for (std::size_t i = 0; i < s.size(); ++i) CHECK(s[i] == -theta[i] * hg[i]);
   // The one-call form: the same scores (same seed), then the global selection with either rule.
-  CHECK(zo_grasp_layer_ratios(*f.net, [&] { return f.loss(); }, 0.5, options) ==
-        layer_ratios_from_scores(*f.net, r.scores, 0.5));
+  CHECK(zo_grasp_layer_ratios(
+            *f.net, [&] { return f.loss(); }, 0.5, options) == layer_ratios_from_scores(*f.net, r.scores, 0.5));
   auto signed_options = options;
   signed_options.signed_rule = true;
-  CHECK(zo_grasp_layer_ratios(*f.net, [&] { return f.loss(); }, 0.5, signed_options) ==
+  CHECK(zo_grasp_layer_ratios(
+            *f.net, [&] { return f.loss(); }, 0.5, signed_options) ==
         layer_ratios_from_scores(*f.net, r.scores, 0.5, true));
 }
 
@@ -303,9 +306,9 @@ TEST_CASE("pruning: ZO-GraSP and FO-GraSP scores agree on a smooth MLP (loose ch
     const auto fo_ratios = layer_ratios_from_scores(*f.net, fo.scores, 0.5);
     MESSAGE("seed " << seed << ": cosine(ZO, FO scores) " << c << "; cosine(g) "
                     << cosine(flatten(zo.gradient), flatten(fo.gradient)) << "; cosine(Hg) "
-                    << cosine(flatten(zo.hessian_gradient), flatten(fo.hessian_gradient)) << "; LPR at 50%: ZO {0: "
-                    << zo_ratios.at("0") << ", 2: " << zo_ratios.at("2") << "}, FO {0: " << fo_ratios.at("0")
-                    << ", 2: " << fo_ratios.at("2") << "}");
+                    << cosine(flatten(zo.hessian_gradient), flatten(fo.hessian_gradient))
+                    << "; LPR at 50%: ZO {0: " << zo_ratios.at("0") << ", 2: " << zo_ratios.at("2")
+                    << "}, FO {0: " << fo_ratios.at("0") << ", 2: " << fo_ratios.at("2") << "}");
     CHECK(c > 0.5);
   }
 }

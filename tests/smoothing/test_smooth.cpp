@@ -1,7 +1,7 @@
 // Randomized smoothing (Cohen et al.): PREDICT and CERTIFY decision rules from counts, sampling budgets,
 // the linear binary oracle (true radius 0.34), the constant classifier (maximum radius), batch-size
 // invariance, noise statistics and sample separation, monotonicity, certified accuracy, a module as
-// base classifier, and bad input (robustness-anchors.md 3.3, 3.4, 8.3 check 4).
+// base classifier, and bad input (Cohen et al., arXiv:1902.02918; docs/papers.md).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -289,9 +289,11 @@ TEST_CASE("smooth: noise has mean 0 and standard deviation sigma; seeds, inputs 
 }
 
 TEST_CASE("smooth: certified accuracy is correct AND radius >= r; abstentions count as wrong") {
-  const std::vector<Certificate> certificates = {
-      {0, 0.5, 0.9, 90, 100}, {1, 0.2, 0.8, 80, 100}, {abstain, 0, 0.4, 40, 100}, {2, 1.0, 0.99, 99, 100},
-      {3, 0.0, 0.5, 59, 100}};
+  const std::vector<Certificate> certificates = {{0, 0.5, 0.9, 90, 100},
+                                                 {1, 0.2, 0.8, 80, 100},
+                                                 {abstain, 0, 0.4, 40, 100},
+                                                 {2, 1.0, 0.99, 99, 100},
+                                                 {3, 0.0, 0.5, 59, 100}};
   const std::vector<std::int64_t> labels = {0, 1, 2, 0, 3};  // the fourth is wrong
   const auto t = certified_accuracy(certificates, labels, {0, 0.1, 0.2, 0.3, 0.5, 0.6});
   CHECK(t.accuracy == std::vector<double>{0.6, 0.4, 0.4, 0.2, 0.2, 0});
@@ -331,10 +333,12 @@ TEST_CASE("smooth: a module as base classifier runs in eval mode without recordi
   CHECK(net->is_training());
   for (auto& p : net->parameters()) CHECK_FALSE(p.grad().defined());
   net->eval();
-  GaussianSmoothing<float> reference([&](const Tf& b) { return (*net)(b); }, 3, {.sigma = 0.5, .batch_size = 64, .seed = 1});
+  GaussianSmoothing<float> reference([&](const Tf& b) { return (*net)(b); }, 3,
+                                     {.sigma = 0.5, .batch_size = 64, .seed = 1});
   CHECK(counts == reference.sample_counts(x, 500, 0));
   net->train();
-  GaussianSmoothing<float> train_mode([&](const Tf& b) { return (*net)(b); }, 3, {.sigma = 0.5, .batch_size = 64, .seed = 1});
+  GaussianSmoothing<float> train_mode([&](const Tf& b) { return (*net)(b); }, 3,
+                                      {.sigma = 0.5, .batch_size = 64, .seed = 1});
   CHECK(counts != train_mode.sample_counts(x, 500, 0));  // the check above can fail
 
   // The zoo's MLP through certify and predict.
@@ -379,8 +383,8 @@ TEST_CASE("smooth: bad input throws trustml::Error naming the operation") {
   CHECK_THROWS_WITH_AS(smooth.certify(x, 10, 100, -0.5), doctest::Contains("smoothing::GaussianSmoothing::certify"),
                        Error);
   CHECK_THROWS_WITH_AS(smooth.certify(Td(), 10, 100, 0.001), doctest::Contains("needs a non-empty input"), Error);
-  CHECK_THROWS_WITH_AS(smooth.certify(Td::zeros({1, 1, 1, 1, 1, 1, 1, 1}), 10, 100, 0.001),
-                       doctest::Contains("rank 8"), Error);
+  CHECK_THROWS_WITH_AS(smooth.certify(Td::zeros({1, 1, 1, 1, 1, 1, 1, 1}), 10, 100, 0.001), doctest::Contains("rank 8"),
+                       Error);
 
   // A base classifier that returns the wrong shape (too many classes, one row short, rank 1).
   const GS wide([](const Td& b) { return Td::zeros({b.size(0), 4}); }, 2, {});

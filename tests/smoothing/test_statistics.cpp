@@ -1,5 +1,5 @@
 // Statistics of randomized smoothing: normal quantile, incomplete beta and its inverse, Clopper-Pearson
-// bounds against the golden table of robustness-anchors.md 3.3 and against a direct binomial sum in
+// bounds against a golden table (SciPy and statsmodels values) and against a direct binomial sum in
 // long double, the two-sided binomial test against 1/2, and bad input.
 #include <doctest/doctest.h>
 
@@ -40,10 +40,10 @@ TEST_CASE("statistics: normal quantile at known points and round trip through th
   struct Known {
     double p, z;
   };
-  for (const Known k : {Known{0.975, 1.959963984540054}, Known{0.5, 0.0}, Known{0.999, 3.090232306167813},
-                        Known{0.001, -3.090232306167813}, Known{0.95, 1.6448536269514722},
-                        Known{0.9, 1.2815515655446004}, Known{1e-10, -6.361340902404056},
-                        Known{0.3, -0.5244005127080407}, Known{1e-300, -37.0471}}) {
+  for (const Known k :
+       {Known{0.975, 1.959963984540054}, Known{0.5, 0.0}, Known{0.999, 3.090232306167813},
+        Known{0.001, -3.090232306167813}, Known{0.95, 1.6448536269514722}, Known{0.9, 1.2815515655446004},
+        Known{1e-10, -6.361340902404056}, Known{0.3, -0.5244005127080407}, Known{1e-300, -37.0471}}) {
     INFO("p = " << k.p);
     CHECK(normal_quantile(k.p) == doctest::Approx(k.z).epsilon(k.p == 1e-300 ? 1e-6 : 1e-14));
   }
@@ -113,11 +113,11 @@ TEST_CASE("statistics: Clopper-Pearson lower bound matches the golden table (alp
     double p_lower, radius_over_sigma;  // radius NaN: abstain
   };
   const double abstains = std::nan("");
-  for (const Row r : {Row{100, 100, 0.933254, 1.50048}, Row{1000, 1000, 0.993116, 2.4633},
-                      Row{10000, 10000, 0.999309, 3.1986}, Row{100000, 100000, 0.999931, 3.81146},
-                      Row{990, 1000, 0.976036, 1.97801}, Row{9900, 10000, 0.986531, 2.21242},
-                      Row{99000, 100000, 0.988989, 2.29000}, Row{60000, 100000, 0.595201, 0.240945},
-                      Row{50, 100, 0.344798, abstains}}) {
+  for (const Row r :
+       {Row{100, 100, 0.933254, 1.50048}, Row{1000, 1000, 0.993116, 2.4633}, Row{10000, 10000, 0.999309, 3.1986},
+        Row{100000, 100000, 0.999931, 3.81146}, Row{990, 1000, 0.976036, 1.97801}, Row{9900, 10000, 0.986531, 2.21242},
+        Row{99000, 100000, 0.988989, 2.29000}, Row{60000, 100000, 0.595201, 0.240945},
+        Row{50, 100, 0.344798, abstains}}) {
     INFO(r.k << " of " << r.n);
     const double p = clopper_pearson_lower(r.k, r.n, 0.001);
     CHECK(std::abs(p - r.p_lower) <= 1e-6);
@@ -159,9 +159,9 @@ TEST_CASE("statistics: Clopper-Pearson bounds solve the binomial tail equation (
     std::int64_t k, n;
     double alpha;
   };
-  for (const Case c : {Case{1, 10, 0.05}, Case{550, 1000, 0.001}, Case{990, 1000, 0.001}, Case{5156, 10000, 0.001},
-                       Case{9999, 10000, 0.01}, Case{60000, 100000, 0.001}, Case{99000, 100000, 0.001},
-                       Case{3, 100000, 0.001}}) {
+  for (const Case c :
+       {Case{1, 10, 0.05}, Case{550, 1000, 0.001}, Case{990, 1000, 0.001}, Case{5156, 10000, 0.001},
+        Case{9999, 10000, 0.01}, Case{60000, 100000, 0.001}, Case{99000, 100000, 0.001}, Case{3, 100000, 0.001}}) {
     INFO(c.k << " of " << c.n << ", alpha = " << c.alpha);
     const double lower = clopper_pearson_lower(c.k, c.n, c.alpha);
     CHECK(binomial_upper_tail(c.n, c.k, lower) == doctest::Approx(c.alpha).epsilon(1e-9));

@@ -73,8 +73,8 @@ using Tz = trustml::Tensor<std::complex<double>>;
 
 #define TRUSTML_CAT2(a, b) a##b
 #define TRUSTML_CAT(a, b) TRUSTML_CAT2(a, b)
-#define OP_TEST(name)                                                                  \
-  static const bool TRUSTML_CAT(covered_, __LINE__) = ::tests::cover(#name);           \
+#define OP_TEST(name)                                                        \
+  static const bool TRUSTML_CAT(covered_, __LINE__) = ::tests::cover(#name); \
   TEST_CASE("op " #name)
 // For a case that covers several ops: COVERS(a) COVERS(b) TEST_CASE("...")
 #define COVERS(name) static const bool TRUSTML_CAT(covered_, __COUNTER__) = ::tests::cover(#name);

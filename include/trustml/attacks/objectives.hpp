@@ -14,7 +14,9 @@
 #include <functional>
 #include <limits>
 
-#include "trustml/trustml.hpp"
+#include "trustml/ops/elementwise.hpp"
+#include "trustml/ops/nn.hpp"
+#include "trustml/ops/reduce.hpp"
 
 namespace trustml::attacks {
 

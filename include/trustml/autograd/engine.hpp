@@ -11,6 +11,7 @@
 
 #include "trustml/autograd/record.hpp"
 #include "trustml/ops/elementwise.hpp"
+#include "trustml/ops/reduce.hpp"
 
 namespace trustml::autograd {
 
@@ -154,21 +155,21 @@ namespace trustml {
 
 using autograd::grad;
 
-template <Scalar T, class D>
+template <Scalar T, Device D>
 void Tensor<T, D>::backward(const Tensor& grad_output, bool retain_graph, bool create_graph) const {
   std::vector<autograd::Node*> roots;
   autograd::seed(*this, grad_output, "backward", roots);
   autograd::run_graph(roots, autograd::RunContext{create_graph, retain_graph || create_graph, true}, false);
 }
 
-template <Scalar T, class D>
+template <Scalar T, Device D>
 void Tensor<T, D>::register_hook(Hook hook) const {
   TRUSTML_CHECK(requires_grad(), "register_hook", "the tensor (shape ", shape(), ") does not require grad");
   auto node = autograd::gradient_edge(*this);
   static_cast<autograd::GradSink<T, D>*>(node.get())->add_hook(std::move(hook));
 }
 
-template <Scalar T, class D>
+template <Scalar T, Device D>
 void Tensor<T, D>::retain_grad() const {
   if (is_leaf() || checked().retains_grad) return;
   checked().retains_grad = true;

@@ -2,7 +2,7 @@
 //
 // An op computes its output, then calls record<Op::name>(out, attrs, inputs...). When grad mode is
 // on and an input requires a gradient, record creates an OpNode that remembers what the op's rule
-// (Rule<Op::name> in autograd/derivatives.hpp) declares it needs: the inputs, the output, the
+// (Rule<Op::name>, at the end of the op's family header) declares it needs: the inputs, the output, the
 // attributes. Saved tensors keep data only, never a strong reference to a node, so the graph holds
 // no cycles; when a rule runs with create_graph they are re-attached to the tape (the saved output
 // to this very node), which is what makes double backward work.
@@ -16,13 +16,14 @@
 #include <vector>
 
 #include "trustml/autograd/node.hpp"
-#include "trustml/core/tensor.hpp"
 #include "trustml/kernels/functors.hpp"
 #include "trustml/ops/op_list.hpp"
+#include "trustml/tensor/tensor.hpp"
 
 namespace trustml::autograd {
 
-// Rule<op>: the derivative rule of a primitive op. Specializations live in derivatives.hpp:
+// Rule<op>: the derivative rule of a primitive op. Specializations live at the end of each op
+// family's header (ops/<family>.hpp), written with TRUSTML_RULE (autograd/rule.hpp):
 //   struct Rule<Op::x> {
 //     static constexpr Save save = Save::inputs;   // what backward needs
 //     template <class C> static auto backward(const C& c);   // -> std::tuple of input gradients
@@ -141,8 +142,8 @@ struct Saved {
   Tensor<T, D> unpack(const std::shared_ptr<Node>& node, const char* op) const {
     TRUSTML_CHECK(data.defined(), op,
                   "backward through a graph that was already freed; pass retain_graph=true to the first backward");
-    TRUSTML_CHECK(data.storage()->version == version, op,
-                  "a tensor saved for backward (shape ", data.shape(), ") was modified in place after it was used");
+    TRUSTML_CHECK(data.storage()->version == version, op, "a tensor saved for backward (shape ", data.shape(),
+                  ") was modified in place after it was used");
     if (!node || !grad_enabled()) return data;
     Tensor<T, D> t = data.detach();
     t.impl()->node = node;
@@ -164,7 +165,9 @@ struct RuleContext {
   using In = std::tuple_element_t<I, typename NodeT::InputTypes>;
 
   template <std::size_t I>
-  auto in() const { return node.template unpack_input<I>(); }
+  auto in() const {
+    return node.template unpack_input<I>();
+  }
   auto out() const { return node.unpack_output(); }
   // Input I wants a gradient: it is on the tape, and (in grad()) leads to a requested input, so
   // grad(loss, {x}) skips the weight-gradient products of every layer.
@@ -174,7 +177,9 @@ struct RuleContext {
     return next != nullptr && next->needed;
   }
   template <std::size_t I>
-  const Shape& in_shape() const { return node.in_shapes[I]; }
+  const Shape& in_shape() const {
+    return node.in_shapes[I];
+  }
 };
 
 template <class T, class D>
@@ -199,13 +204,18 @@ class OpNode final : public GradSink<typename Out::value_type, typename Out::dev
   using OutTensor = Out;
   using AttrsType = Attrs;
   using InputTypes = std::tuple<Ins...>;
+  static_assert(Rule<op>::defined,
+                "trustml: this op has no derivative rule in scope; a primitive's rule is defined at the end of "
+                "its family header (ops/<family>.hpp): include that header, not a part of it (the op is named "
+                "in the Rule<Op::...> of this message's context)");
   static constexpr Save save = Rule<op>::save;
 
   OpNode(const Attrs& attrs, const Out& out, const Ins&... ins)
       : in_shapes{ins.shape()...}, edge_storage_{Edge{gradient_edge(ins)}...}, attrs_(attrs) {
     this->set_edges(edge_storage_.data(), edge_storage_.size());
-    if constexpr (saves_inputs(save)) inputs_ = std::tuple<Saved<typename Ins::value_type, typename Ins::device_type>...>(
-                                          Saved<typename Ins::value_type, typename Ins::device_type>(ins)...);
+    if constexpr (saves_inputs(save))
+      inputs_ = std::tuple<Saved<typename Ins::value_type, typename Ins::device_type>...>(
+          Saved<typename Ins::value_type, typename Ins::device_type>(ins)...);
     if constexpr (saves_output(save)) output_ = Saved<typename Out::value_type, typename Out::device_type>(out);
   }
 
@@ -257,9 +267,9 @@ class OpNode final : public GradSink<typename Out::value_type, typename Out::dev
 
   std::array<Edge, sizeof...(Ins)> edge_storage_;
   Attrs attrs_;
-  [[no_unique_address]] std::conditional_t<saves_inputs(save),
-                                           std::tuple<Saved<typename Ins::value_type, typename Ins::device_type>...>,
-                                           NoAttrs> inputs_{};
+  [[no_unique_address]] std::conditional_t<
+      saves_inputs(save), std::tuple<Saved<typename Ins::value_type, typename Ins::device_type>...>, NoAttrs>
+      inputs_{};
   [[no_unique_address]] std::conditional_t<saves_output(save),
                                            Saved<typename Out::value_type, typename Out::device_type>, NoAttrs>
       output_{};
@@ -304,6 +314,7 @@ class ListOpNode final : public GradSink<T, D> {
  public:
   using OutTensor = Tensor<T, D>;
   using AttrsType = Attrs;
+  static_assert(Rule<op>::defined, "trustml: this op has no derivative rule in scope (see OpNode)");
   static_assert(Rule<op>::save == Save::nothing, "trustml: a rule over a list of inputs cannot save tensors");
 
   ListOpNode(const Attrs& attrs, const std::vector<Tensor<T, D>>& ins) : attrs_(attrs) {
@@ -321,7 +332,8 @@ class ListOpNode final : public GradSink<T, D> {
     Tensor<T, D> g = this->take_grad();
     ListRuleContext<ListOpNode> c{*this, g, attrs_};
     std::vector<Tensor<T, D>> grads = Rule<op>::backward(c);
-    for (std::size_t i = 0; i < grads.size(); ++i) send_grad(this->edges()[i].node, std::move(grads[i]), in_shapes[i], op);
+    for (std::size_t i = 0; i < grads.size(); ++i)
+      send_grad(this->edges()[i].node, std::move(grads[i]), in_shapes[i], op);
   }
 
   std::vector<Shape> in_shapes;

@@ -61,7 +61,8 @@ inline constexpr bool dependent_false = false;
 }  // namespace trustml
 
 // TRUSTML_CHECK(cond, "op", parts...) throws trustml::Error("trustml::op: parts...") when cond is false.
-#define TRUSTML_CHECK(cond, op, ...)                           \
-  do {                                                         \
-    if (!(cond)) [[unlikely]] ::trustml::detail::fail(op, __VA_ARGS__); \
+#define TRUSTML_CHECK(cond, op, ...)            \
+  do {                                          \
+    if (!(cond)) [[unlikely]]                   \
+      ::trustml::detail::fail(op, __VA_ARGS__); \
   } while (0)

@@ -108,7 +108,7 @@ TRUSTML_HD inline void sincos_quadrant(double theta, double& sine, double& cosin
   const double t2 = theta * theta;
   double ps = 1.0, pc = 1.0;
   TRUSTML_UNROLL
-  for (int k = 22; k >= 2; k -= 2) {  // unrolled: the reciprocals fold to constants (no division)
+  for (int k = 22; k >= 2; k -= 2) {                   // unrolled: the reciprocals fold to constants (no division)
     ps = ::fma(t2 * (-1.0 / ((k + 1) * k)), ps, 1.0);  // sin: 1 - t^2/(2*3) (1 - t^2/(4*5) (...))
     pc = ::fma(t2 * (-1.0 / (k * (k - 1))), pc, 1.0);  // cos: 1 - t^2/(1*2) (1 - t^2/(3*4) (...))
   }

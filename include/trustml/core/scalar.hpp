@@ -25,8 +25,8 @@ inline constexpr bool is_complex_v = is_complex<T>::value;
 
 // Element types whose tensors carry gradients.
 template <class T>
-concept FloatingScalar = std::same_as<T, float> || std::same_as<T, double> ||
-                         std::same_as<T, std::complex<float>> || std::same_as<T, std::complex<double>>;
+concept FloatingScalar = std::same_as<T, float> || std::same_as<T, double> || std::same_as<T, std::complex<float>> ||
+    std::same_as<T, std::complex<double>>;
 
 // Element types a Tensor may hold: the floating ones, and int64 for indices and labels.
 template <class T>
@@ -58,8 +58,8 @@ constexpr const char* dtype_name() {
 
 namespace math {
 // Real overloads call the C math library, which nvcc maps to its device math functions.
-#define TRUSTML_REAL_MATH(name, fn)                                   \
-  TRUSTML_HD inline float name(float x) { return ::fn##f(x); }      \
+#define TRUSTML_REAL_MATH(name, fn)                            \
+  TRUSTML_HD inline float name(float x) { return ::fn##f(x); } \
   TRUSTML_HD inline double name(double x) { return ::fn(x); }
 TRUSTML_REAL_MATH(exp, exp)
 TRUSTML_REAL_MATH(log, log)
@@ -76,14 +76,11 @@ TRUSTML_HD inline float atan2(float y, float x) { return ::atan2f(y, x); }
 TRUSTML_HD inline double atan2(double y, double x) { return ::atan2(y, x); }
 
 template <class R>
-  requires std::is_floating_point_v<R>
-TRUSTML_HD inline R conj(R x) { return x; }
+requires std::is_floating_point_v<R> TRUSTML_HD inline R conj(R x) { return x; }
 template <class R>
-  requires std::is_floating_point_v<R>
-TRUSTML_HD inline R real(R x) { return x; }
+requires std::is_floating_point_v<R> TRUSTML_HD inline R real(R x) { return x; }
 template <class R>
-  requires std::is_floating_point_v<R>
-TRUSTML_HD inline R imag(R) { return R(0); }
+requires std::is_floating_point_v<R> TRUSTML_HD inline R imag(R) { return R(0); }
 
 // Complex overloads: any type with real()/imag() members (std::complex, cuda::std::complex).
 template <class C>
@@ -91,12 +88,12 @@ concept ComplexLike = requires(C c) {
   c.real();
   c.imag();
 };
-#define TRUSTML_COMPLEX_MATH(name)                                                \
-  TRUSTML_HD_HOST_INSTANCE                                                        \
-  template <ComplexLike C>                                                        \
-  TRUSTML_HD inline C name(const C& z) {                                          \
-    using std::name;                                                              \
-    return name(z);                                                               \
+#define TRUSTML_COMPLEX_MATH(name)       \
+  TRUSTML_HD_HOST_INSTANCE               \
+  template <ComplexLike C>               \
+  TRUSTML_HD inline C name(const C& z) { \
+    using std::name;                     \
+    return name(z);                      \
   }
 TRUSTML_COMPLEX_MATH(exp)
 TRUSTML_COMPLEX_MATH(log)
@@ -113,9 +110,13 @@ TRUSTML_HD inline auto abs(const C& z) {
   return abs(z);
 }
 template <ComplexLike C>
-TRUSTML_HD inline auto real(const C& z) { return z.real(); }
+TRUSTML_HD inline auto real(const C& z) {
+  return z.real();
+}
 template <ComplexLike C>
-TRUSTML_HD inline auto imag(const C& z) { return z.imag(); }
+TRUSTML_HD inline auto imag(const C& z) {
+  return z.imag();
+}
 TRUSTML_HD_HOST_INSTANCE
 template <ComplexLike C, class P>
 TRUSTML_HD inline C pow(const C& z, P p) {

@@ -109,6 +109,16 @@ inline Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   return out;
 }
 
+// Whether a view of `shape` with `strides` is row-major contiguous (size-1 dims may have any stride).
+inline bool is_contiguous(const Shape& shape, const Strides& strides) {
+  std::int64_t step = 1;
+  for (int i = shape.rank - 1; i >= 0; --i) {
+    if (shape.dims[i] != 1 && strides.dims[i] != step) return false;
+    step *= shape.dims[i];
+  }
+  return true;
+}
+
 // Strides that read a tensor of `shape`/`strides` as if it had shape `target` (0 on broadcast dims).
 inline Strides broadcast_strides(const Shape& shape, const Strides& strides, const Shape& target) {
   Strides out;

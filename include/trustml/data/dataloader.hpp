@@ -24,15 +24,15 @@
 
 #include "trustml/core/config.hpp"
 #include "trustml/core/random.hpp"
-#include "trustml/core/tensor.hpp"
 #include "trustml/data/dataset.hpp"
+#include "trustml/tensor/tensor.hpp"
 
 namespace trustml::data {
 
 struct Batch {
-  Tensor<float> images;                // [B, C, H, W]
-  Tensor<std::int64_t> labels;         // [B]
-  std::vector<std::int64_t> indices;   // the rows of the data set, in batch order
+  Tensor<float> images;               // [B, C, H, W]
+  Tensor<std::int64_t> labels;        // [B]
+  std::vector<std::int64_t> indices;  // the rows of the data set, in batch order
 };
 
 // Training-time augmentation, off by default.
@@ -171,8 +171,7 @@ class EpochBatches {
       if (augment)
         detail::crop_flip_image(src_images + i * row, dst_images + k * row, data.images.size(1), data.images.size(2),
                                 data.images.size(3), draw_augmentation(plan.options, plan.epoch, i));
-      else
-        std::memcpy(dst_images + k * row, src_images + i * row, static_cast<std::size_t>(row) * sizeof(float));
+      else std::memcpy(dst_images + k * row, src_images + i * row, static_cast<std::size_t>(row) * sizeof(float));
       dst_labels[k] = src_labels[i];
     }
     return batch;
@@ -212,8 +211,8 @@ class DataLoader {
       order.resize(static_cast<std::size_t>(n));
       for (std::int64_t i = 0; i < n; ++i) order[i] = i;
     }
-    return EpochBatches(std::make_shared<const EpochBatches::Plan>(
-        EpochBatches::Plan{data_, options_, e, std::move(order), size()}));
+    return EpochBatches(
+        std::make_shared<const EpochBatches::Plan>(EpochBatches::Plan{data_, options_, e, std::move(order), size()}));
   }
 
   // The augmentation sample `index` gets in epoch `e`.

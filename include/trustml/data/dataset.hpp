@@ -18,7 +18,7 @@
 
 #include "trustml/core/config.hpp"
 #include "trustml/core/random.hpp"
-#include "trustml/core/tensor.hpp"
+#include "trustml/tensor/tensor.hpp"
 
 namespace trustml::data {
 
@@ -26,8 +26,8 @@ namespace trustml::data {
 namespace streams {
 inline constexpr std::uint64_t kRandomSplit = 0xDA7A0001ull << 32;
 inline constexpr std::uint64_t kForgetSplit = 0xDA7A0002ull << 32;
-inline constexpr std::uint64_t kShuffle = 0xDA7A0003ull << 32;     // + epoch
-inline constexpr std::uint64_t kAugment = 0xDA7A0004ull << 32;     // + epoch
+inline constexpr std::uint64_t kShuffle = 0xDA7A0003ull << 32;  // + epoch
+inline constexpr std::uint64_t kAugment = 0xDA7A0004ull << 32;  // + epoch
 }  // namespace streams
 
 // A uniform integer in [0, bound) from draw `index` of (seed, stream). The draw u is in (0, 1], so
@@ -48,7 +48,8 @@ inline std::vector<std::int64_t> random_permutation(std::int64_t n, std::uint64_
 
 // Contiguous groups of classes 0..num_classes-1, one per task, sizes differing by at most one
 // (the first num_classes % num_tasks groups get the extra class).
-inline std::vector<std::vector<std::int64_t>> consecutive_class_groups(std::int64_t num_classes, std::int64_t num_tasks) {
+inline std::vector<std::vector<std::int64_t>> consecutive_class_groups(std::int64_t num_classes,
+                                                                       std::int64_t num_tasks) {
   TRUSTML_CHECK(num_tasks >= 1 && num_tasks <= num_classes, "consecutive_class_groups", "cannot split ", num_classes,
                 " classes into ", num_tasks, " non-empty tasks");
   std::vector<std::vector<std::int64_t>> groups(static_cast<std::size_t>(num_tasks));
@@ -77,8 +78,8 @@ struct ForgetClass {
 };
 
 struct LabeledImages {
-  Tensor<float> images;          // [N, C, H, W]
-  Tensor<std::int64_t> labels;   // [N], class ids >= 0
+  Tensor<float> images;         // [N, C, H, W]
+  Tensor<std::int64_t> labels;  // [N], class ids >= 0
 
   std::int64_t size() const { return checked("size").images.size(0); }
   std::int64_t channels() const { return checked("channels").images.size(1); }
@@ -199,8 +200,8 @@ struct LabeledImages {
                   "normalize", "needs one mean and one std per channel (", c, "), got ", mean.size(), " and ",
                   stddev.size());
     for (std::int64_t ch = 0; ch < c; ++ch)
-      TRUSTML_CHECK(stddev[ch] > 0 && std::isfinite(stddev[ch]) && std::isfinite(mean[ch]), "normalize", "channel ",
-                    ch, " has mean ", mean[ch], " and stddev ", stddev[ch], "; both must be finite, stddev > 0");
+      TRUSTML_CHECK(stddev[ch] > 0 && std::isfinite(stddev[ch]) && std::isfinite(mean[ch]), "normalize", "channel ", ch,
+                    " has mean ", mean[ch], " and stddev ", stddev[ch], "; both must be finite, stddev > 0");
     LabeledImages out{self.images.contiguous_data().clone(), self.labels.contiguous_data().clone()};
     for (std::int64_t i = 0; i < n; ++i)
       for (std::int64_t ch = 0; ch < c; ++ch) {
@@ -216,8 +217,9 @@ struct LabeledImages {
   void validate(const char* op = "LabeledImages") const {
     TRUSTML_CHECK(images.defined() && labels.defined(), op, "the data set's images or labels are undefined");
     TRUSTML_CHECK(images.dim() == 4, op, "images must be [N, C, H, W], got shape ", images.shape());
-    TRUSTML_CHECK(labels.dim() == 1 && labels.size(0) == images.size(0), op, "labels must be [N] with N = ",
-                  images.size(0), " (the number of images), got shape ", labels.shape());
+    TRUSTML_CHECK(labels.dim() == 1 && labels.size(0) == images.size(0), op,
+                  "labels must be [N] with N = ", images.size(0), " (the number of images), got shape ",
+                  labels.shape());
     for (std::int64_t y : labels.to_vector()) TRUSTML_CHECK(y >= 0, op, "labels must be >= 0, got ", y);
   }
 
@@ -279,8 +281,8 @@ inline RandomSplit LabeledImages::random_split(double fraction, std::uint64_t se
 }
 
 inline ForgetRetainSplit LabeledImages::forget_retain_split(ForgetFraction forget, std::uint64_t seed) const {
-  auto forget_rows = detail::random_sorted_subset(size(), forget.value, seed, streams::kForgetSplit,
-                                                  "forget_retain_split");
+  auto forget_rows =
+      detail::random_sorted_subset(size(), forget.value, seed, streams::kForgetSplit, "forget_retain_split");
   auto retain_rows = detail::complement(forget_rows, size());
   return {subset(forget_rows), subset(retain_rows), std::move(forget_rows), std::move(retain_rows)};
 }

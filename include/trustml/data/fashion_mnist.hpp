@@ -15,9 +15,9 @@
 #include <string_view>
 
 #include "trustml/core/config.hpp"
-#include "trustml/core/tensor.hpp"
 #include "trustml/data/dataset.hpp"
 #include "trustml/data/idx.hpp"
+#include "trustml/tensor/tensor.hpp"
 
 namespace trustml::data {
 
@@ -53,7 +53,8 @@ inline std::string fashion_mnist_file(const std::string& dir, const std::string&
   TRUSTML_CHECK(fs::exists(gz, ec), "load_fashion_mnist", gz.string(),
                 " not found; install the Debian package dataset-fashion-mnist (apt-get install "
                 "dataset-fashion-mnist), or set TRUSTML_FASHION_MNIST_DIR to a directory with the Fashion-MNIST "
-                "IDX files (", kFashionMnistPackageDir, " is the package's)");
+                "IDX files (",
+                kFashionMnistPackageDir, " is the package's)");
   return gz.string();
 }
 }  // namespace detail

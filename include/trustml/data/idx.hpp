@@ -35,7 +35,7 @@ inline constexpr std::uint8_t kIdxUnsignedByte = 0x08;
 
 struct IdxArray {
   std::uint8_t type_code = kIdxUnsignedByte;
-  std::vector<std::int64_t> dims;  // outermost first
+  std::vector<std::int64_t> dims;   // outermost first
   std::vector<std::uint8_t> bytes;  // the elements, row-major
 
   std::int64_t numel() const {
@@ -81,8 +81,8 @@ class GzReader {
     TRUSTML_CHECK(std::filesystem::is_regular_file(status), "read_idx", path, ": not a regular file");
     errno = 0;
     file_ = gzopen(path.c_str(), "rb");
-    TRUSTML_CHECK(file_ != nullptr, "read_idx", path, ": cannot open: ",
-                  errno ? std::strerror(errno) : "out of memory");
+    TRUSTML_CHECK(file_ != nullptr, "read_idx", path,
+                  ": cannot open: ", errno ? std::strerror(errno) : "out of memory");
     gzbuffer(file_, 1u << 17);  // fewer read() calls than zlib's 8 KiB default
   }
   ~GzReader() {
@@ -113,8 +113,8 @@ class GzReader {
     const char* message = gzerror(file_, &code);
     if (code == Z_OK) return;
     if (code == Z_BUF_ERROR)
-      ::trustml::detail::fail("read_idx", path_, ": gzip stream is truncated (compressed data ends near decompressed byte ",
-                   offset, ")");
+      ::trustml::detail::fail("read_idx", path_,
+                              ": gzip stream is truncated (compressed data ends near decompressed byte ", offset, ")");
     if (code == Z_ERRNO)
       ::trustml::detail::fail("read_idx", path_, ": read error near byte ", offset, ": ", std::strerror(errno));
     // zlib's message starts with the path, which this error already names.
@@ -137,16 +137,16 @@ inline IdxArray read_idx(const std::string& path) {
   const std::size_t got_magic = in.read(magic, 4, 0);
   TRUSTML_CHECK(got_magic == 4, "read_idx", path, ": truncated header: the 4-byte magic number ends at byte ",
                 got_magic);
-  TRUSTML_CHECK(magic[0] == 0 && magic[1] == 0, "read_idx", path, ": bad magic number at byte 0: ",
-                detail::hex_byte(magic[0]), " ", detail::hex_byte(magic[1]),
+  TRUSTML_CHECK(magic[0] == 0 && magic[1] == 0, "read_idx", path,
+                ": bad magic number at byte 0: ", detail::hex_byte(magic[0]), " ", detail::hex_byte(magic[1]),
                 " (an IDX file starts with two zero bytes; is this an IDX file?)");
   const std::uint8_t type_code = magic[2];
-  TRUSTML_CHECK(type_code == kIdxUnsignedByte, "read_idx", path, ": element type ", detail::hex_byte(type_code),
-                " (", detail::idx_type_name(type_code), ") at byte 2 is not supported; only ",
+  TRUSTML_CHECK(type_code == kIdxUnsignedByte, "read_idx", path, ": element type ", detail::hex_byte(type_code), " (",
+                detail::idx_type_name(type_code), ") at byte 2 is not supported; only ",
                 detail::hex_byte(kIdxUnsignedByte), " (unsigned byte)");
   const int rank = magic[3];
-  TRUSTML_CHECK(rank >= 1 && rank <= kMaxRank, "read_idx", path, ": rank ", rank, " at byte 3 is not in [1, ",
-                kMaxRank, "]");
+  TRUSTML_CHECK(rank >= 1 && rank <= kMaxRank, "read_idx", path, ": rank ", rank, " at byte 3 is not in [1, ", kMaxRank,
+                "]");
 
   IdxArray array;
   array.type_code = type_code;
@@ -178,9 +178,9 @@ inline IdxArray read_idx(const std::string& path) {
     array.bytes.resize(before + want);
     const std::size_t got = in.read(array.bytes.data() + before, want, offset);
     offset += got;
-    TRUSTML_CHECK(got == want, "read_idx", path, ": truncated data: the header (", header_bytes,
-                  " bytes) promises ", elements, " data bytes, ending at byte ", header_bytes + elements,
-                  ", but the file ends at byte ", offset);
+    TRUSTML_CHECK(got == want, "read_idx", path, ": truncated data: the header (", header_bytes, " bytes) promises ",
+                  elements, " data bytes, ending at byte ", header_bytes + elements, ", but the file ends at byte ",
+                  offset);
   }
   unsigned char extra;
   TRUSTML_CHECK(in.read(&extra, 1, offset) == 0, "read_idx", path, ": unexpected bytes after the data, from byte ",

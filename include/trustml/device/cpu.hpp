@@ -1,27 +1,13 @@
-// trustml/device/cpu.hpp: the Cpu device policy.
-//
-// A device policy is a small struct (Eigen's DefaultDevice is the model): it allocates, frees and
-// copies memory and names itself. Kernels are free functions in trustml::kernels overloaded on the
-// device tag (kernels/api.hpp), so a kernel missing for a device is a compile-time error.
-//
-//   concept Device {
-//     static constexpr const char* name;
-//     template <class T> using value_t;          // the element type kernels see (complex differs on CUDA)
-//     template <class T> static T* allocate(std::size_t n);
-//     template <class T> static void deallocate(T* p, std::size_t n) noexcept;
-//     template <class T> static void copy_to_host(T* host, const T* dev, std::size_t n);
-//     template <class T> static void copy_from_host(T* dev, const T* host, std::size_t n);
-//     static void synchronize();
-//   };
+// trustml/device/cpu.hpp: the Cpu device policy (the Device concept is in device/device.hpp).
 #pragma once
 
-#include <concepts>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
 #include "trustml/device/block_cache.hpp"
+#include "trustml/device/device.hpp"
 
 namespace trustml {
 
@@ -30,10 +16,8 @@ namespace trustml {
 struct CpuHeapBackend {
   static constexpr const char* call = "aligned operator new";
   static constexpr std::size_t alignment = 64;
-  static void* allocate(std::size_t bytes) {
-    return ::operator new(bytes, std::align_val_t{alignment}, std::nothrow);
-  }
-  static void release(void* p) noexcept { ::operator delete(p, std::align_val_t{alignment}); }
+  static void* allocate(std::size_t bytes) { return ::operator new (bytes, std::align_val_t{alignment}, std::nothrow); }
+  static void release(void* p) noexcept { ::operator delete (p, std::align_val_t{alignment}); }
 };
 
 // Blocks of at least this many bytes go through the cache; smaller ones come from malloc's own
@@ -53,6 +37,7 @@ inline BlockCache<CpuHeapBackend>& cpu_allocator() {
 
 struct Cpu {
   static constexpr const char* name = "cpu";
+  static constexpr bool host_memory = true;
   template <class T>
   using value_t = T;
 
@@ -86,10 +71,6 @@ struct Cpu {
   static void synchronize() {}
 };
 
-template <class D>
-concept Device = requires {
-  { D::name } -> std::convertible_to<const char*>;
-  D::synchronize();
-};
+static_assert(Device<Cpu>);
 
 }  // namespace trustml

@@ -82,6 +82,7 @@ inline CudaCachingAllocator& cuda_allocator() {
 
 struct Cuda {
   static constexpr const char* name = "cuda";
+  static constexpr bool host_memory = false;
   template <class T>
   using value_t = typename cuda_detail::value<T>::type;
 

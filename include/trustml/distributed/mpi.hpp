@@ -1,5 +1,5 @@
 // trustml/distributed/mpi.hpp: zeroth-order estimates shared out between MPI ranks (DeepZero's
-// forward parallelization, spec ../shared/specs/deepzero-zo.md section 7.3), without RPC, ports or
+// forward parallelization, arXiv:2310.02025 section 4; docs/papers.md), without RPC, ports or
 // network services of our own: the same program runs as one process or under mpirun on a cluster.
 //
 //   distributed::MpiSession mpi(argc, argv);

@@ -1,17 +1,19 @@
-// trustml/estimators/staged_cge.hpp: CGE on a network given as stages, made affordable (DeepZero,
-// spec ../shared/specs/deepzero-zo.md sections 6-7).
+// trustml/estimators/staged_cge.hpp: CGE on a network given as stages, made affordable (DeepZero's
+// feature reuse and forward parallelization, arXiv:2310.02025 section 4; docs/papers.md).
 //
 //   auto stages = net->stages();                           // the layers, run in order
 //   estimate_staged(CoordinateZO({.mu = 5e-3}), stages, x, cross_entropy_per_group(y), &masks);
 //   optimizer.step();
+//   StagedCoordinateZO<float, Cpu> staged(CoordinateZO({.mu = 5e-3}), stages);  // an Estimator
 //
 // The same gradient as CoordinateZO::estimate on the whole network, computed with:
 //   - feature reuse: the base pass keeps every stage's input, so a query that perturbs a parameter
 //     of stage l runs only stages l, l+1, ... from the kept input;
 //   - delta forward: a weight W[o, c, r, s] of a Conv2d (W[o, c] of a Linear; a bias b[o]) changes
 //     only output channel o of its stage, by step * (input channel c shifted by (r, s)) (or by
-//     step). That channel alone runs through the per-channel stages after it (activations,
-//     pooling, flattening); the next Conv2d or Linear adds its response to the change (a
+//     step). That channel alone runs through the stages after it that commute with channel slices
+//     (Module::commutes_with_channel_slices: activations, pooling, flattening); the next Conv2d or
+//     Linear adds its response to the change (a
 //     convolution of one input channel) to its kept output, and the dense forward resumes there;
 //   - batched queries: the activations of up to `max_group` queries where their dense forward
 //     resumes are stacked into one batch of groups * B rows, the rest of the network runs once on
@@ -34,10 +36,22 @@
 #include <memory>
 #include <optional>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "trustml/estimators/estimator.hpp"
 #include "trustml/estimators/zeroth_order.hpp"
-#include "trustml/trustml.hpp"
+#include "trustml/kernels/api.hpp"
+#include "trustml/nn/layers.hpp"
+#include "trustml/nn/module.hpp"
+#include "trustml/nn/norm.hpp"
+#include "trustml/ops/common.hpp"
+#include "trustml/ops/conv.hpp"
+#include "trustml/ops/elementwise.hpp"
+#include "trustml/ops/linalg.hpp"
+#include "trustml/ops/movement.hpp"
+#include "trustml/ops/nn.hpp"
+#include "trustml/ops/reduce.hpp"
 
 namespace trustml::estimators {
 
@@ -65,12 +79,11 @@ GroupLoss<T, D> cross_entropy_per_group(const Tensor<std::int64_t, D>& labels) {
 struct QueryShare {
   int part = 0, parts = 1;
   // Every part's differences (counts[p] of them from part p), concatenated in part order.
-  std::function<std::vector<double>(const std::vector<double>& mine, const std::vector<std::int64_t>& counts)>
-      gather;
+  std::function<std::vector<double>(const std::vector<double>& mine, const std::vector<std::int64_t>& counts)> gather;
 };
 
 struct StagedOptions {
-  bool delta = true;                             // delta forward at Conv2d and Linear stages
+  bool delta = true;  // delta forward at Conv2d and Linear stages
   // Queries per batched forward; 0 picks 1 on the CPU (a query's tensors already keep the cores
   // busy, so stacking them only adds copies: docs/performance.md) and 64 on CUDA, where it turns
   // many small kernels into large ones.
@@ -154,18 +167,9 @@ struct PerturbedElement : PerturbedChannel<V> {
   }
 };
 
-// Layers that act on every channel (every feature) on its own, so a change confined to one
-// channel stays there: activations, pooling, flattening.
-template <class T, class D>
-bool acts_per_channel(const nn::Module<T, D>& stage) {
-  static const char* const names[] = {"ReLU",      "LeakyReLU", "GELU",      "SiLU",    "Sigmoid",          "Tanh",
-                                      "Identity",  "MaxPool2d", "AvgPool2d", "Flatten", "AdaptiveAvgPool2d"};
-  if (!stage.parameters().empty()) return false;
-  return std::any_of(std::begin(names), std::end(names), [&](const char* n) { return stage.type_name() == n; });
-}
-
 // The delta forward from a Conv2d or Linear stage l: a coordinate of its weight or bias changes
-// one output channel o only. That channel alone runs through the per-channel stages after l; the
+// one output channel o only. That channel alone runs through the stages after l that commute with
+// channel slices (Module::commutes_with_channel_slices); the
 // next mixing stage (a Conv2d, or a Linear after any flattening) adds its response to the change
 // to its kept output, and the query resumes the dense forward after it. Without a mixing stage,
 // the changed channel is written into a copy of the kept activation where the per-channel stages end.
@@ -195,7 +199,7 @@ class ChannelDelta {
     }
     g.in_channels = input.size(1);
     std::size_t k = l + 1;
-    while (k < stages.size() && acts_per_channel(*stages[k])) ++k;
+    while (k < stages.size() && stages[k]->commutes_with_channel_slices()) ++k;
     d.resume_ = k;
     if (k < stages.size()) {
       auto* conv = dynamic_cast<nn::Conv2d<T, D>*>(stages[k]);
@@ -229,18 +233,12 @@ class ChannelDelta {
     f.tap = is_bias ? -1 : index % taps, f.step = step;
     if constexpr (kernels::Kernels<D>::per_element_threads)
       kernels::Kernels<D>::for_each(kept_channel.numel(), detail::PerturbedElement<value_t<T, D>>{f});
-    else
-      kernels::Kernels<D>::for_each(kept_channel.size(0), f, kept_channel.numel() / kept_channel.size(0));
-    std::int64_t width = 1;  // the changed channel's columns once flattened
+    else kernels::Kernels<D>::for_each(kept_channel.size(0), f, kept_channel.numel() / kept_channel.size(0));
     const std::size_t end = mixing_ ? *mixing_ : resume_;
-    for (std::size_t k = l_ + 1; k < end; ++k) {
-      if (stages_[k]->type_name() == "Flatten") {
-        width = changed.numel() / changed.size(0);
-        changed = reshape(changed, {changed.size(0), width});
-      } else {
-        changed = (*stages_[k])(changed);
-      }
-    }
+    for (std::size_t k = l_ + 1; k < end; ++k) changed = (*stages_[k])(changed);
+    // The changed channel's columns once flattened: a stage commuting with channel slices keeps
+    // each channel's features contiguous in channel order.
+    const std::int64_t width = changed.dim() == 2 ? changed.size(1) : 1;
     if (!mixing_) {
       auto out = kept_[resume_].clone();
       ops::assign(block(out, o, width), changed);
@@ -296,20 +294,22 @@ EstimateStats estimate_staged(const CoordinateZO& cge, const std::vector<nn::Mod
   const char* op = "estimate_staged";
   TRUSTML_CHECK(!stages.empty(), op, "needs at least one stage");
   TRUSTML_CHECK(options.max_group >= 0, op, "max_group must be 0 (automatic) or positive, got ", options.max_group);
-  const std::int64_t max_group = options.max_group > 0 ? options.max_group : std::is_same_v<D, Cpu> ? 1 : 64;
+  const std::int64_t max_group = options.max_group > 0                      ? options.max_group
+                                 : kernels::Kernels<D>::per_element_threads ? 64
+                                                                            : 1;
   const auto& share = options.share;
   TRUSTML_CHECK(share.parts >= 1 && share.part >= 0 && share.part < share.parts, op, "part ", share.part,
                 " is not one of ", share.parts, " parts");
   TRUSTML_CHECK(share.parts == 1 || share.gather, op, "a share of ", share.parts, " parts needs a gather function");
-  std::vector<std::unique_ptr<detail::CommonRandomNumbers<T, D>>> common;
+  std::vector<std::unique_ptr<CommonRandomNumbers<T, D>>> common;
   for (auto* stage : stages) {
     TRUSTML_CHECK(stage != nullptr, op, "a stage is null");
-    common.push_back(std::make_unique<detail::CommonRandomNumbers<T, D>>(*stage));
+    common.push_back(std::make_unique<CommonRandomNumbers<T, D>>(*stage));
   }
   NoGradGuard no_grad;
   const std::size_t count = stages.size();
   std::vector<Tensor<T, D>> kept{input};  // kept[l]: the input of stage l; kept.back(): the output
-  std::vector<bool> coupled;               // stages that batched groups run one group at a time
+  std::vector<bool> coupled;              // stages that batched groups run one group at a time
   for (std::size_t l = 0; l < count; ++l) {
     kept.push_back((*stages[l])(kept[l]).contiguous());
     coupled.push_back(detail::couples_samples(*stages[l]));
@@ -345,8 +345,8 @@ EstimateStats estimate_staged(const CoordinateZO& cge, const std::vector<nn::Mod
         }
     }
   }
-  TRUSTML_CHECK(!masks || mask_index == masks->size(), op, "got ", masks ? masks->size() : 0, " masks for ",
-                mask_index, " parameters");
+  TRUSTML_CHECK(!masks || mask_index == masks->size(), op, "got ", masks ? masks->size() : 0, " masks for ", mask_index,
+                " parameters");
   const auto bounds = detail::cost_balanced_bounds(costs, share.parts);
   const std::int64_t first = bounds[share.part], last = bounds[share.part + 1];
 
@@ -442,8 +442,51 @@ EstimateStats estimate_staged(const CoordinateZO& cge, const std::vector<nn::Mod
   }
   for (std::size_t l = 0; l < count; ++l)
     for (std::size_t i = 0; i < params[l].size(); ++i)
-      detail::accumulate_grad(params[l][i], Tensor<T, D>::from_vector(grads[l][i], params[l][i].shape()));
+      accumulate_grad(params[l][i], Tensor<T, D>::from_vector(grads[l][i], params[l][i].shape()));
   return stats;
 }
+
+// Staged CGE as an Estimator: the network's stages are held, so a ParameterProblem over the network
+// they split runs estimate_staged. Its loss is scored group by group on the rows of batched
+// queries; estimate_staged with a GroupLoss scores all groups in one call. Over inputs there is no
+// stage to reuse, and it is CoordinateZO's estimate.
+template <class T, class D>
+class StagedCoordinateZO {
+ public:
+  StagedCoordinateZO(CoordinateZO cge, std::vector<nn::Module<T, D>*> stages, StagedOptions options = {})
+      : cge_(cge), stages_(std::move(stages)), options_(std::move(options)) {}
+
+  // p.model must be the network the stages split: the same parameters in the same order.
+  EstimateStats estimate(const ParameterProblem<T, D>& p, const EstimateContext& = {}) const {
+    std::vector<Tensor<T, D>> staged;
+    for (auto* stage : stages_)
+      for (auto& t : stage->parameters()) staged.push_back(t);
+    const auto params = p.model.parameters();
+    bool same = staged.size() == params.size();
+    for (std::size_t i = 0; same && i < params.size(); ++i) same = staged[i].data() == params[i].data();
+    TRUSTML_CHECK(same, "StagedCoordinateZO", "the stages hold ", staged.size(),
+                  " parameters that are not the model's ", params.size(), " parameters in order");
+    const GroupLoss<T, D> loss = [&](const Tensor<T, D>& output, std::int64_t groups) {
+      const std::int64_t rows = output.size(0) / groups;
+      std::vector<double> losses;
+      for (std::int64_t g = 0; g < groups; ++g) {
+        auto l = p.loss(groups == 1 ? output : slice(output, 0, g * rows, (g + 1) * rows, 1));
+        TRUSTML_CHECK(l.numel() == 1, "StagedCoordinateZO", "the loss must be one value, got shape ", l.shape());
+        losses.push_back(static_cast<double>(l.item()));
+      }
+      return losses;
+    };
+    return estimate_staged(cge_, stages_, p.input, loss, p.masks, options_);
+  }
+
+  InputGradient<T, D> estimate(const InputProblem<T, D>& p, const EstimateContext& context = {}) const {
+    return cge_.estimate(p, context);
+  }
+
+ private:
+  CoordinateZO cge_;
+  std::vector<nn::Module<T, D>*> stages_;
+  StagedOptions options_;
+};
 
 }  // namespace trustml::estimators

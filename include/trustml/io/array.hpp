@@ -23,8 +23,8 @@
 #include "trustml/core/config.hpp"
 #include "trustml/core/scalar.hpp"
 #include "trustml/core/shape.hpp"
-#include "trustml/core/tensor.hpp"
 #include "trustml/device/cpu.hpp"
+#include "trustml/tensor/tensor.hpp"
 
 // Array bytes are the files' bytes (both formats are little-endian) and are copied to and from
 // tensors with memcpy; a big-endian host would need byte swaps that nothing here does.

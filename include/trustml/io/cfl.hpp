@@ -30,11 +30,11 @@
 #include "trustml/core/config.hpp"
 #include "trustml/core/scalar.hpp"
 #include "trustml/core/shape.hpp"
-#include "trustml/core/tensor.hpp"
 #include "trustml/device/cpu.hpp"
 #include "trustml/io/array.hpp"
 #include "trustml/io/atomic_file.hpp"
 #include "trustml/io/input_file.hpp"
+#include "trustml/tensor/tensor.hpp"
 
 namespace trustml::io {
 

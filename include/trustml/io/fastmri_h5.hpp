@@ -30,10 +30,10 @@
 
 #include "trustml/core/config.hpp"
 #include "trustml/core/shape.hpp"
-#include "trustml/core/tensor.hpp"
 #include "trustml/device/cpu.hpp"
 #include "trustml/io/array.hpp"
 #include "trustml/io/atomic_file.hpp"
+#include "trustml/tensor/tensor.hpp"
 
 namespace trustml::io {
 
@@ -97,20 +97,13 @@ class H5Id {
 
 inline const char* h5_class_name(H5T_class_t c) {
   switch (c) {
-    case H5T_INTEGER:
-      return "integers";
-    case H5T_FLOAT:
-      return "floats";
-    case H5T_STRING:
-      return "strings";
-    case H5T_COMPOUND:
-      return "a compound type";
-    case H5T_ENUM:
-      return "an enum";
-    case H5T_ARRAY:
-      return "an array type";
-    default:
-      return "an unsupported type class";
+    case H5T_INTEGER: return "integers";
+    case H5T_FLOAT: return "floats";
+    case H5T_STRING: return "strings";
+    case H5T_COMPOUND: return "a compound type";
+    case H5T_ENUM: return "an enum";
+    case H5T_ARRAY: return "an array type";
+    default: return "an unsupported type class";
   }
 }
 

@@ -7,15 +7,19 @@
 
 namespace trustml::fn {
 
-#define TRUSTML_UNARY_FN(Name, expr)              \
-  struct Name {                                   \
-    template <class V>                            \
-    TRUSTML_HD V operator()(V x) const { return expr; } \
+#define TRUSTML_UNARY_FN(Name, expr)     \
+  struct Name {                          \
+    template <class V>                   \
+    TRUSTML_HD V operator()(V x) const { \
+      return expr;                       \
+    }                                    \
   };
-#define TRUSTML_BINARY_FN(Name, expr)                  \
-  struct Name {                                        \
-    template <class V>                                 \
-    TRUSTML_HD V operator()(V a, V b) const { return expr; } \
+#define TRUSTML_BINARY_FN(Name, expr)         \
+  struct Name {                               \
+    template <class V>                        \
+    TRUSTML_HD V operator()(V a, V b) const { \
+      return expr;                            \
+    }                                         \
   };
 
 TRUSTML_BINARY_FN(Add, a + b)
@@ -50,68 +54,92 @@ template <class P>
 struct Pow {
   P p;
   template <class V>
-  TRUSTML_HD V operator()(V x) const { return math::pow(x, p); }
+  TRUSTML_HD V operator()(V x) const {
+    return math::pow(x, p);
+  }
 };
 template <class P>
 struct LeakyRelu {
   P slope;
   template <class V>
-  TRUSTML_HD V operator()(V x) const { return x > V(0) ? x : V(slope) * x; }
+  TRUSTML_HD V operator()(V x) const {
+    return x > V(0) ? x : V(slope) * x;
+  }
 };
 template <class P>
 struct Clamp {
   P lo, hi;
   template <class V>
-  TRUSTML_HD V operator()(V x) const { return x < V(lo) ? V(lo) : (x > V(hi) ? V(hi) : x); }
+  TRUSTML_HD V operator()(V x) const {
+    return x < V(lo) ? V(lo) : (x > V(hi) ? V(hi) : x);
+  }
 };
 template <class P>
 struct InRange {
   P lo, hi;
   template <class V>
-  TRUSTML_HD V operator()(V x) const { return (x >= V(lo) && x <= V(hi)) ? V(1) : V(0); }
+  TRUSTML_HD V operator()(V x) const {
+    return (x >= V(lo) && x <= V(hi)) ? V(1) : V(0);
+  }
 };
 template <class S>
 struct Scale {
   S s;
   template <class V>
-  TRUSTML_HD V operator()(V x) const { return x * s; }
+  TRUSTML_HD V operator()(V x) const {
+    return x * s;
+  }
 };
 template <class S>
 struct AddScalar {
   S s;
   template <class V>
-  TRUSTML_HD V operator()(V x) const { return x + s; }
+  TRUSTML_HD V operator()(V x) const {
+    return x + s;
+  }
 };
 struct Where {
   template <class V>
-  TRUSTML_HD V operator()(V c, V a, V b) const { return c != V(0) ? a : b; }
+  TRUSTML_HD V operator()(V c, V a, V b) const {
+    return c != V(0) ? a : b;
+  }
 };
 
 // Complex parts and constructors: the output type differs from the input type.
 template <class R>
 struct Abs {
   template <class V>
-  TRUSTML_HD R operator()(V x) const { return R(math::abs(x)); }
+  TRUSTML_HD R operator()(V x) const {
+    return R(math::abs(x));
+  }
 };
 template <class R>
 struct Real {
   template <class V>
-  TRUSTML_HD R operator()(V x) const { return R(math::real(x)); }
+  TRUSTML_HD R operator()(V x) const {
+    return R(math::real(x));
+  }
 };
 template <class R>
 struct Imag {
   template <class V>
-  TRUSTML_HD R operator()(V x) const { return R(math::imag(x)); }
+  TRUSTML_HD R operator()(V x) const {
+    return R(math::imag(x));
+  }
 };
 template <class R>
 struct Angle {
   template <class V>
-  TRUSTML_HD R operator()(V x) const { return math::atan2(R(math::imag(x)), R(math::real(x))); }
+  TRUSTML_HD R operator()(V x) const {
+    return math::atan2(R(math::imag(x)), R(math::real(x)));
+  }
 };
 template <class C>
 struct MakeComplex {
   template <class R>
-  TRUSTML_HD C operator()(R re, R im) const { return C(re, im); }
+  TRUSTML_HD C operator()(R re, R im) const {
+    return C(re, im);
+  }
 };
 template <class To>
 struct Convert {

@@ -1,4 +1,5 @@
-// trustml/mri/losses.hpp: training losses of MoDL and the SMUG family (mri-smug spec, 2.4 and 3.5).
+// trustml/mri/losses.hpp: training losses of MoDL and the SMUG family (MoDL, arXiv:1712.02862;
+// SMUG, arXiv:2303.12735 and arXiv:2312.07784; docs/papers.md).
 //
 //   mse_channels(x, target)          mean over [B, 2, H, W] of the squared real and imaginary errors,
 //                                    MoDL's loss MSE(x_K, x*) as the SMUG code computes it
@@ -41,8 +42,7 @@ template <class R, class D>
 Tensor<R, D> smug_loss(const UnrolledTrace<R, D>& trace, const Tensor<std::complex<R>, D>& x_k,
                        const Tensor<std::complex<R>, D>& x_star, const Tensor<R, D>& stability_target,
                        double end_to_end_weight = 1.0) {
-  return add(unrolled_stability(trace, stability_target),
-             scale(mse_channels(x_k, x_star), R(end_to_end_weight)));
+  return add(unrolled_stability(trace, stability_target), scale(mse_channels(x_k, x_star), R(end_to_end_weight)));
 }
 
 }  // namespace trustml::mri

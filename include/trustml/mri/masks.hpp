@@ -1,4 +1,5 @@
-// trustml/mri/masks.hpp: k-space sampling masks (spec ../shared/specs/mri-smug.md sections 2.1, 7, 9.1).
+// trustml/mri/masks.hpp: k-space sampling masks (fastMRI's random and equispaced masks, arXiv:1811.08839;
+// SMUG's variable-density masks, arXiv:2312.07784; Poisson-disc as BART's `poisson`; docs/papers.md).
 //
 //   auto m = mri::random_mask(320, 320, /*acceleration=*/4, /*center_fraction=*/0.08, /*seed=*/7);
 //   auto e = mri::equispaced_mask(320, 320, 4, 0.08, /*offset=*/0);
@@ -22,7 +23,7 @@
 #include <vector>
 
 #include "trustml/core/random.hpp"
-#include "trustml/core/tensor.hpp"
+#include "trustml/tensor/tensor.hpp"
 
 namespace trustml::mri {
 
@@ -74,10 +75,8 @@ template <Scalar T>
 double acceleration_of(const Tensor<T, Cpu>& mask) {
   double sum = 0;
   for (const T& v : mask.to_vector()) {
-    if constexpr (is_complex_v<T>)
-      sum += static_cast<double>(v.real());
-    else
-      sum += static_cast<double>(v);
+    if constexpr (is_complex_v<T>) sum += static_cast<double>(v.real());
+    else sum += static_cast<double>(v);
   }
   TRUSTML_CHECK(sum > 0, "mri::acceleration_of", "the mask samples nothing (sum ", sum, ") in shape ", mask.shape());
   return static_cast<double>(mask.numel()) / sum;
@@ -136,7 +135,7 @@ inline Tensor<float, Cpu> equispaced_mask(std::int64_t H, std::int64_t W, double
   return detail::column_mask(H, columns);
 }
 
-// The SMUG journal's "VDRS" mask (sjames40/SMUG_journal test_acceleration.py, spec section 2.1): round(0.32 W / R)
+// The SMUG journal's "VDRS" mask (sjames40/SMUG_journal test_acceleration.py; arXiv:2312.07784): round(0.32 W / R)
 // centre columns (placed as fastMRI places its centre block) plus exactly round(W / R) - round(0.32 W / R) other
 // columns drawn uniformly without replacement, so the mask has exactly round(W / R) columns. The other columns are
 // those with the smallest random keys random::uniform(seed, stream, w) (ties, essentially impossible, go to the lower

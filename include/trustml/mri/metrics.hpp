@@ -1,6 +1,6 @@
 // trustml/mri/metrics.hpp: MRI reconstruction metrics, one function per convention, because the
 // conventions give different numbers for the same images and every reported number must say which
-// one it used (spec ../shared/specs/mri-smug.md 4.3, robustness-anchors.md 5.3).
+// one it used (SMUG, arXiv:2303.12735 and arXiv:2312.07784; fastMRI, arXiv:1811.08839; docs/papers.md).
 //
 //   SMUG's convention (LGM70/SMUG util/metrics.py and test.py), complex images [B, H, W] or [H, W]:
 //     ImageScores p = psnr_complex(recon, target);   // 10 log10(max_p |target_p|^2 / mean_p |recon_p - target_p|^2)
@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "trustml/core/config.hpp"
-#include "trustml/core/tensor.hpp"
+#include "trustml/tensor/tensor.hpp"
 
 namespace trustml::mri {
 

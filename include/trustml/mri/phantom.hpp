@@ -1,5 +1,5 @@
-// trustml/mri/phantom.hpp: synthetic MRI data: phantoms, a smooth phase, coil sensitivities and complex noise (spec
-// ../shared/specs/mri-smug.md section 9.1: phantom -> maps -> k-space -> noise).
+// trustml/mri/phantom.hpp: synthetic MRI data: phantoms, a smooth phase, coil sensitivities and complex noise,
+// the small-scale stand-in for fastMRI knee data in examples/smug (phantom -> maps -> k-space -> noise; docs/papers.md).
 //
 //   auto x = mri::shepp_logan<double>(64);                        // [64, 64], BART's `phantom -x 64`
 //   auto e = mri::random_ellipses<float>(64, /*count=*/6, /*seed=*/3);
@@ -22,11 +22,9 @@
 #include <numbers>
 #include <vector>
 
-// scale() records itself when its input requires grad: the rule table and the engine must be known.
-#include "trustml/autograd/derivatives.hpp"
-#include "trustml/autograd/engine.hpp"
 #include "trustml/core/random.hpp"
-#include "trustml/core/tensor.hpp"
+#include "trustml/ops/elementwise.hpp"
+#include "trustml/tensor/tensor.hpp"
 
 namespace trustml::mri {
 

@@ -15,14 +15,15 @@
 // once) and need not be binary: the adjoint multiplies by conj(M), so the adjoint identity holds for
 // any weights. Every map is composed from differentiable ops, so gradients flow to the image, the
 // k-space and (when they require it) the maps and the mask, and the same code runs on every device.
-// normal_map(), the operator cg_solve inverts, adds a fused CPU path for when no tape is recorded.
+// normal_map(), the operator cg_solve inverts, adds the device's fused A^H A (the CPU's
+// Kernels<Cpu>::sense_normal) for when no tape is recorded.
 #pragma once
 
 #include <complex>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "trustml/kernels/cpu/sense.hpp"
 #include "trustml/ops/cg.hpp"
 #include "trustml/ops/elementwise.hpp"
 #include "trustml/ops/fft.hpp"
@@ -33,7 +34,7 @@
 namespace trustml::mri {
 
 template <FloatingScalar T, class D = Cpu>
-  requires is_complex_v<T>
+requires is_complex_v<T>
 class SenseOp {
  public:
   using Image = Tensor<T, D>;
@@ -56,8 +57,8 @@ class SenseOp {
     Tensor<T, D> m = mask;
     if (m.dim() == 2) m = unsqueeze(m, 0);
     if (m.dim() == 3) m = unsqueeze(m, 1);
-    TRUSTML_CHECK(m.size(1) == 1 || m.size(1) == coils(), "SenseOp", "the mask's coil dimension must be 1 or ",
-                  coils(), ", got mask shape ", mask.shape());
+    TRUSTML_CHECK(m.size(1) == 1 || m.size(1) == coils(), "SenseOp", "the mask's coil dimension must be 1 or ", coils(),
+                  ", got mask shape ", mask.shape());
     mask_ = m;
   }
   void set_mask(const Tensor<Real, D>& mask) { set_mask(cast<T>(mask)); }
@@ -89,12 +90,14 @@ class SenseOp {
   }
 
   // The normal operator as cg_solve's linear map (it copies this operator's tensors: cheap handles).
-  // On the CPU, when nothing needs the tape (cg_solve's iterations never do), it runs a fused A^H A
-  // (fused_normal below) that equals normal() up to rounding and takes a fraction of its time;
-  // otherwise, and on other devices, it is normal().
+  // Where the device's kernels fuse A^H A (Kernels<D>::sense_normal, the CPU's) and nothing needs the
+  // tape (cg_solve's iterations never do), it runs that (fused_normal below), which equals normal()
+  // up to rounding and takes a fraction of its time; otherwise it is normal().
   LinearMap<T, D> normal_map() const {
-    if constexpr (std::is_same_v<D, Cpu>) {
-      if (height() % 2 == 0 && width() % 2 == 0)  // the checkerboard below needs even sizes
+    if constexpr (requires(const kernels::SenseNormalArgs<value_t<T, D>>& a) {
+                    kernels::Kernels<D>::sense_normal(a);
+                  }) {
+      if (height() % 2 == 0 && width() % 2 == 0)  // the fused kernel's checkerboard needs even sizes
         // The mask's sampled columns are found once, for all of CG's iterations.
         return [op = *this, columns = sampled_columns()](const Tensor<T, D>& x) {
           return op.fused_normal_applies(x) ? op.fused_normal(x, columns) : op.normal(x);
@@ -110,8 +113,8 @@ class SenseOp {
     return maps.dim() == 3 ? unsqueeze(maps, 0) : maps;
   }
   void check_batch(const Tensor<T, D>& t, int rank, const char* op, const char* what) const {
-    TRUSTML_CHECK(t.dim() == rank && t.size(-2) == height() && t.size(-1) == width(), op, "needs ", what, " with H x W = ",
-                  height(), " x ", width(), " of the maps, got shape ", t.shape());
+    TRUSTML_CHECK(t.dim() == rank && t.size(-2) == height() && t.size(-1) == width(), op, "needs ", what,
+                  " with H x W = ", height(), " x ", width(), " of the maps, got shape ", t.shape());
     const std::int64_t b = t.size(0);
     TRUSTML_CHECK((maps_.size(0) == 1 || maps_.size(0) == b) && (mask_.size(0) == 1 || mask_.size(0) == b), op,
                   "a batch of ", b, " does not match maps shape ", maps_.shape(), " and mask shape ", mask_.shape());
@@ -140,74 +143,21 @@ class SenseOp {
     return columns;
   }
 
-  // a b by the textbook formula: std::complex's operator* also recovers infinities from NaN results
-  // (C99 Annex G), a branch per product that keeps these loops from vectorizing.
-  static T times(const T& a, const T& b) {
-    return T(a.real() * b.real() - a.imag() * b.imag(), a.real() * b.imag() + a.imag() * b.real());
-  }
-
-  // A^H A x in one pass per coil, for the CPU. Three facts make it cheap:
-  //  - For even n the centred transform is a checkerboard modulation of the plain one:
-  //    fftshift(F(ifftshift(v))) = s chk . F(chk . v) with chk[i, j] = (-1)^(i + j) and a sign s =
-  //    +-1, so F_c^H |M|^2 F_c = chk F^H |M|^2 F chk (chk and s square to one): no shift copies,
-  //    and the k-space mask keeps its own indices.
-  //  - F^H |M|^2 F is a single masked round trip (kernels/cpu/fft.hpp), in which the column
-  //    transforms of k-space columns the mask leaves out are skipped (3/4 of them at 4x).
-  //  - Each coil's image stays in the cache from S_c x to the round trip's end; coils run in
-  //    parallel, and the coil sum is then one pass, in coil order (deterministic for any thread
-  //    count).
+  // A^H A x in one pass per coil by the device's fused kernel (kernels/cpu/sense.hpp says how).
   Tensor<T, D> fused_normal(const Tensor<T, D>& x, const std::vector<std::vector<int>>& columns) const {
     check_batch(x, 3, "SenseOp::normal", "an image batch [B, H, W]");
-    using C = std::complex<Real>;
     const Tensor<T, D> maps = maps_.contiguous(), mask = mask_.contiguous(), xc = x.contiguous();
-    const std::int64_t batch = x.size(0), coils = this->coils(), n0 = height(), n1 = width(), plane = n0 * n1;
-    const std::int64_t map_sets = maps.size(0), mask_sets = mask.size(0), mask_coils = mask.size(1);
-    const C* s = reinterpret_cast<const C*>(maps.data());
-    const C* m = reinterpret_cast<const C*>(mask.data());
-    const C* xs = reinterpret_cast<const C*>(xc.data());
-    auto work = Tensor<T, D>::empty(Shape{batch, coils, n0, n1});
+    auto work = Tensor<T, D>::empty(Shape{x.size(0), coils(), height(), width()});
     auto out = Tensor<T, D>::empty(x.shape());
     if (x.numel() == 0) return out;
-    C* w = reinterpret_cast<C*>(work.data());
-    const bool aligned = kernels::cpu::fft_batch_aligned(w, plane, batch * coils);
-    const Real scale = static_cast<Real>(1.0 / (static_cast<double>(n0) * static_cast<double>(n1)));
-    kernels::cpu::parallel_for(batch * coils, plane * 16, [&](std::int64_t q) {
-      const std::int64_t b = q / coils, c = q - b * coils;
-      const C* sc = s + ((map_sets == 1 ? 0 : b) * coils + c) * plane;
-      const C* xb = xs + b * plane;
-      C* v = w + q * plane;
-      for (std::int64_t i = 0; i < n0; ++i) {
-        const Real sign = i % 2 ? Real(-1) : Real(1);  // chk at (i, j) for even j; n1 is even
-        for (std::int64_t p = i * n1; p < (i + 1) * n1; p += 2) {
-          v[p] = sign * times(sc[p], xb[p]);
-          v[p + 1] = -sign * times(sc[p + 1], xb[p + 1]);
-        }
-      }
-      const std::int64_t mk = (mask_sets == 1 ? 0 : b) * mask_coils + (mask_coils == 1 ? 0 : c);
-      const C* mc = m + mk * plane;
-      const auto& cols = columns[static_cast<std::size_t>(mk)];
-      kernels::cpu::masked_round_trip(
-          v, static_cast<int>(n0), static_cast<int>(n1),
-          [mc, n1, scale](int i, int j) {
-            // |M|^2 by hand: std::norm of a float complex goes through hypot in libstdc++.
-            const C mij = mc[static_cast<std::int64_t>(i) * n1 + j];
-            return (mij.real() * mij.real() + mij.imag() * mij.imag()) * scale;
-          },
-          cols.data(), static_cast<int>(cols.size()), aligned);
-    });
-    C* o = reinterpret_cast<C*>(out.data());
-    kernels::cpu::parallel_for(batch * n0, n1 * coils * 8, [&](std::int64_t row) {
-      const std::int64_t b = row / n0, i = row - b * n0;
-      const C* sb = s + (map_sets == 1 ? 0 : b) * coils * plane + i * n1;
-      const C* wb = w + b * coils * plane + i * n1;
-      C* ob = o + row * n1;
-      const Real sign = i % 2 ? Real(-1) : Real(1);
-      for (std::int64_t j = 0; j < n1; ++j) {
-        C acc(0);
-        for (std::int64_t c = 0; c < coils; ++c) acc += times(std::conj(sb[c * plane + j]), wb[c * plane + j]);
-        ob[j] = (j % 2 ? -sign : sign) * acc;
-      }
-    });
+    kernels::SenseNormalArgs<value_t<T, D>> a;
+    a.batch = x.size(0), a.coils = coils(), a.n0 = height(), a.n1 = width();
+    a.x = ops::dptr(xc);
+    a.maps = ops::dptr(maps), a.map_sets = maps.size(0);
+    a.mask = ops::dptr(mask), a.mask_sets = mask.size(0), a.mask_coils = mask.size(1);
+    a.columns = columns.data();
+    a.work = ops::dptr(work), a.out = ops::dptr(out);
+    kernels::Kernels<D>::sense_normal(a);
     return out;
   }
 

@@ -40,12 +40,13 @@ namespace trustml::mri {
 enum class Smoothing { none, whole_model, denoiser, step, weighted };
 enum class RsE2ENoise { kspace, image };
 
-struct SmoothingOptions {
+// Randomized smoothing inside an unrolled network: where the noise goes, its level, the samples.
+struct UnrolledSmoothingOptions {
   Smoothing placement = Smoothing::none;
-  double sigma = 0.01;                      // relative to the peak |x*| = 1 of normalized data
-  int samples = 10;                         // S
-  bool fresh_noise_per_step = true;         // false: the ICASSP code's noise reuse across steps
-  double clip = 1.0;                        // noisy denoiser inputs clamped to [-clip, clip]; 0: none
+  double sigma = 0.01;               // relative to the peak |x*| = 1 of normalized data
+  int samples = 10;                  // S
+  bool fresh_noise_per_step = true;  // false: the ICASSP code's noise reuse across steps
+  double clip = 1.0;                 // noisy denoiser inputs clamped to [-clip, clip]; 0: none
   RsE2ENoise rs_e2e_noise = RsE2ENoise::kspace;
   std::uint64_t seed = 0;
 };
@@ -55,7 +56,7 @@ struct UnrolledOptions {
   double lambda = 1.0;
   bool learn_lambda = false;
   CgOptions cg{10, 0, 1e-6};
-  SmoothingOptions smoothing;
+  UnrolledSmoothingOptions smoothing;
 };
 
 // Complex [B, ...] <-> real [B, 2, ...] (real and imaginary parts as channels): the denoiser's view
@@ -129,7 +130,8 @@ class Unrolled : public nn::Module<R, D> {
     denoiser_ = this->register_module("denoiser", std::move(denoiser));
     if (weight_net) weight_net_ = this->register_module("weight_net", std::move(weight_net));
     auto lambda = Channels::full(Shape{1}, R(options.lambda));
-    lambda_ = options.learn_lambda ? this->register_parameter("lambda", lambda) : this->register_buffer("lambda", lambda);
+    lambda_ =
+        options.learn_lambda ? this->register_parameter("lambda", lambda) : this->register_buffer("lambda", lambda);
   }
 
   UnrolledOptions& options() { return options_; }
@@ -144,16 +146,16 @@ class Unrolled : public nn::Module<R, D> {
 
   // The reconstruction from multi-coil k-space y [B, C, H, W].
   Image reconstruct(const SenseOp<C, D>& a, const Image& y, Trace* trace = nullptr) {
-    const SmoothingOptions& sm = options_.smoothing;
+    const UnrolledSmoothingOptions& sm = options_.smoothing;
     if (sm.placement == Smoothing::whole_model) return mean_samples(reconstruct_samples(a, y, trace), sm.samples);
     const Image ahy = a.adjoint(y);
     return unroll(a, ahy, ahy, next_key(), trace, sm.placement != Smoothing::none);
   }
 
   // RS-E2E's S noisy reconstructions before their average, [S B, H, W] (sample i of image j at i B + j):
-  // its training loss compares each one with a reference (spec 3.1).
+  // its training loss compares each one with a reference (SMUG journal, arXiv:2312.07784, RS-E2E).
   Image reconstruct_samples(const SenseOp<C, D>& a, const Image& y, Trace* trace = nullptr) {
-    const SmoothingOptions& sm = options_.smoothing;
+    const UnrolledSmoothingOptions& sm = options_.smoothing;
     TRUSTML_CHECK(sm.placement == Smoothing::whole_model, "mri::Unrolled::reconstruct_samples",
                   "needs whole-model smoothing (RS-E2E)");
     const std::uint64_t key = next_key();
@@ -167,8 +169,9 @@ class Unrolled : public nn::Module<R, D> {
   // The reconstruction from the image-domain input x_0 = A^H y [B, H, W], which also serves as A^H y in
   // every data-consistency step (the ICASSP attack perturbs it).
   Image reconstruct_from_image(const SenseOp<C, D>& a, const Image& ahy, Trace* trace = nullptr) {
-    const SmoothingOptions& sm = options_.smoothing;
-    if (sm.placement != Smoothing::whole_model) return unroll(a, ahy, ahy, next_key(), trace, sm.placement != Smoothing::none);
+    const UnrolledSmoothingOptions& sm = options_.smoothing;
+    if (sm.placement != Smoothing::whole_model)
+      return unroll(a, ahy, ahy, next_key(), trace, sm.placement != Smoothing::none);
     TRUSTML_CHECK(sm.rs_e2e_noise == RsE2ENoise::image || sigma() == 0, "mri::Unrolled",
                   "RS-E2E with k-space noise needs the measurements: call reconstruct(A, y)");
     const std::int64_t s = sm.samples;
@@ -201,7 +204,7 @@ class Unrolled : public nn::Module<R, D> {
 
   Image unroll(const SenseOp<C, D>& a, const Image& ahy, const Image& x0, std::uint64_t key, Trace* trace,
                bool smooth) {
-    const SmoothingOptions& sm = options_.smoothing;
+    const UnrolledSmoothingOptions& sm = options_.smoothing;
     TRUSTML_CHECK(options_.steps >= 0 && sm.samples >= 1 && sm.sigma >= 0, "mri::Unrolled",
                   "needs steps >= 0, samples >= 1 and sigma >= 0, got ", options_.steps, ", ", sm.samples, ", ",
                   sm.sigma);

@@ -25,17 +25,22 @@ class MultiheadAttention : public Module<T, D> {
   using TensorT = Tensor<T, D>;
   MultiheadAttention(std::int64_t embed_dim, std::int64_t num_heads, std::uint64_t seed = 0, bool bias = true,
                      std::int64_t kdim = 0, std::int64_t vdim = 0)
-      : Module<T, D>("MultiheadAttention"), embed_dim(embed_dim), num_heads(num_heads),
-        kdim(kdim ? kdim : embed_dim), vdim(vdim ? vdim : embed_dim) {
-    TRUSTML_CHECK(embed_dim > 0 && num_heads > 0 && embed_dim % num_heads == 0, "nn::MultiheadAttention",
-                  "embed_dim ", embed_dim, " must be a positive multiple of num_heads ", num_heads);
+      : Module<T, D>("MultiheadAttention"),
+        embed_dim(embed_dim),
+        num_heads(num_heads),
+        kdim(kdim ? kdim : embed_dim),
+        vdim(vdim ? vdim : embed_dim) {
+    TRUSTML_CHECK(embed_dim > 0 && num_heads > 0 && embed_dim % num_heads == 0, "nn::MultiheadAttention", "embed_dim ",
+                  embed_dim, " must be a positive multiple of num_heads ", num_heads);
     const std::int64_t e = embed_dim;
     if (this->kdim == e && this->vdim == e) {
       in_proj_weight = this->register_parameter("in_proj_weight", init::xavier_uniform<T, D>(Shape{3 * e, e}, seed));
     } else {
       q_proj_weight = this->register_parameter("q_proj_weight", init::xavier_uniform<T, D>(Shape{e, e}, seed));
-      k_proj_weight = this->register_parameter("k_proj_weight", init::xavier_uniform<T, D>(Shape{e, this->kdim}, seed + 1));
-      v_proj_weight = this->register_parameter("v_proj_weight", init::xavier_uniform<T, D>(Shape{e, this->vdim}, seed + 2));
+      k_proj_weight =
+          this->register_parameter("k_proj_weight", init::xavier_uniform<T, D>(Shape{e, this->kdim}, seed + 1));
+      v_proj_weight =
+          this->register_parameter("v_proj_weight", init::xavier_uniform<T, D>(Shape{e, this->vdim}, seed + 2));
     }
     if (bias) in_proj_bias = this->register_parameter("in_proj_bias", TensorT::zeros(Shape{3 * e}));
     out_proj = this->register_module("out_proj", std::make_shared<Linear<T, D>>(e, e, bias, seed + 3));
@@ -56,9 +61,9 @@ class MultiheadAttention : public Module<T, D> {
     auto heads = [&](const TensorT& t, std::int64_t len) { return permute(reshape(t, {b, len, h, dh}), {0, 2, 1, 3}); };
     auto logits = scale(matmul(heads(q, lq), transpose(heads(k, lk), 2, 3)), T(1 / std::sqrt(double(dh))));
     if (mask.defined()) {
-      TRUSTML_CHECK(mask.dim() == 3 && mask.size(1) == lq && mask.size(2) == lk &&
-                        (mask.size(0) == 1 || mask.size(0) == b),
-                    "nn::MultiheadAttention", "mask ", mask.shape(), " must be [B or 1, ", lq, ", ", lk, "]");
+      TRUSTML_CHECK(
+          mask.dim() == 3 && mask.size(1) == lq && mask.size(2) == lk && (mask.size(0) == 1 || mask.size(0) == b),
+          "nn::MultiheadAttention", "mask ", mask.shape(), " must be [B or 1, ", lq, ", ", lk, "]");
       logits = add(logits, unsqueeze(mask, 1));
     }
     auto attended = matmul(softmax(logits, -1), heads(v, lk));  // [B, h, Lq, dh]
@@ -75,7 +80,9 @@ class MultiheadAttention : public Module<T, D> {
   TensorT project(const TensorT& x, int which) {
     const std::int64_t e = embed_dim;
     TensorT w = in_proj_weight.defined() ? slice(in_proj_weight, 0, which * e, (which + 1) * e, 1)
-                                         : (which == 0 ? q_proj_weight : which == 1 ? k_proj_weight : v_proj_weight);
+                                         : (which == 0   ? q_proj_weight
+                                            : which == 1 ? k_proj_weight
+                                                         : v_proj_weight);
     auto y = matmul(x, transpose(w, 0, 1));
     return in_proj_bias.defined() ? add(y, slice(in_proj_bias, 0, which * e, (which + 1) * e, 1)) : y;
   }

@@ -8,8 +8,8 @@
 #include <cmath>
 #include <cstdint>
 
-#include "trustml/core/tensor.hpp"
 #include "trustml/ops/elementwise.hpp"
+#include "trustml/tensor/tensor.hpp"
 
 namespace trustml::nn::init {
 

@@ -43,8 +43,8 @@ class Linear : public Module<T, D> {
   }
   // x [..., in] -> [..., out]
   TensorT forward(const TensorT& x) override {
-    TRUSTML_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "nn::Linear", "input ", x.shape(),
-                  " does not end in ", weight.size(1), " features (weight ", weight.shape(), ")");
+    TRUSTML_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "nn::Linear", "input ", x.shape(), " does not end in ",
+                  weight.size(1), " features (weight ", weight.shape(), ")");
     auto y = matmul(x, transpose(weight, 0, 1));
     return bias.defined() ? add(y, bias) : y;
   }
@@ -134,69 +134,91 @@ class Embedding : public Module<T, D> {
   TensorT weight;
 };
 
-// A module that applies a fixed function: activations, flattening, pooling.
+struct LambdaOptions {
+  bool commutes_with_channel_slices = false;  // see Module::commutes_with_channel_slices
+};
+
+// A module that applies a fixed function: activations, flattening, pooling. What the function
+// does is known from the options, never from the name.
 template <class T = float, class D = Cpu>
 class Lambda : public Module<T, D> {
  public:
   using TensorT = Tensor<T, D>;
-  Lambda(std::string type_name, std::function<TensorT(const TensorT&)> f)
-      : Module<T, D>(std::move(type_name)), f_(std::move(f)) {}
+  Lambda(std::string type_name, std::function<TensorT(const TensorT&)> f, LambdaOptions options = {})
+      : Module<T, D>(std::move(type_name)), f_(std::move(f)), options_(options) {}
   TensorT forward(const TensorT& x) override { return f_(x); }
+  bool commutes_with_channel_slices() const override { return options_.commutes_with_channel_slices; }
 
  private:
   std::function<TensorT(const TensorT&)> f_;
+  LambdaOptions options_;
 };
+
+// The option of the channel-wise layers below.
+inline constexpr LambdaOptions kChannelwise{.commutes_with_channel_slices = true};
 
 template <class T = float, class D = Cpu>
 std::shared_ptr<Module<T, D>> ReLU() {
-  return std::make_shared<Lambda<T, D>>("ReLU", [](const Tensor<T, D>& x) { return relu(x); });
+  return std::make_shared<Lambda<T, D>>(
+      "ReLU", [](const Tensor<T, D>& x) { return relu(x); }, kChannelwise);
 }
 template <class T = float, class D = Cpu>
 std::shared_ptr<Module<T, D>> LeakyReLU(double slope = 0.01) {
-  return std::make_shared<Lambda<T, D>>("LeakyReLU", [slope](const Tensor<T, D>& x) { return leaky_relu(x, T(slope)); });
+  return std::make_shared<Lambda<T, D>>(
+      "LeakyReLU", [slope](const Tensor<T, D>& x) { return leaky_relu(x, T(slope)); }, kChannelwise);
 }
 template <class T = float, class D = Cpu>
 std::shared_ptr<Module<T, D>> GELU() {
-  return std::make_shared<Lambda<T, D>>("GELU", [](const Tensor<T, D>& x) { return gelu(x); });
+  return std::make_shared<Lambda<T, D>>(
+      "GELU", [](const Tensor<T, D>& x) { return gelu(x); }, kChannelwise);
 }
 template <class T = float, class D = Cpu>
 std::shared_ptr<Module<T, D>> SiLU() {
-  return std::make_shared<Lambda<T, D>>("SiLU", [](const Tensor<T, D>& x) { return silu(x); });
+  return std::make_shared<Lambda<T, D>>(
+      "SiLU", [](const Tensor<T, D>& x) { return silu(x); }, kChannelwise);
 }
 template <class T = float, class D = Cpu>
 std::shared_ptr<Module<T, D>> Sigmoid() {
-  return std::make_shared<Lambda<T, D>>("Sigmoid", [](const Tensor<T, D>& x) { return sigmoid(x); });
+  return std::make_shared<Lambda<T, D>>(
+      "Sigmoid", [](const Tensor<T, D>& x) { return sigmoid(x); }, kChannelwise);
 }
 template <class T = float, class D = Cpu>
 std::shared_ptr<Module<T, D>> Tanh() {
-  return std::make_shared<Lambda<T, D>>("Tanh", [](const Tensor<T, D>& x) { return tanh(x); });
+  return std::make_shared<Lambda<T, D>>(
+      "Tanh", [](const Tensor<T, D>& x) { return tanh(x); }, kChannelwise);
 }
 template <class T = float, class D = Cpu>
 std::shared_ptr<Module<T, D>> Identity() {
-  return std::make_shared<Lambda<T, D>>("Identity", [](const Tensor<T, D>& x) { return x; });
+  return std::make_shared<Lambda<T, D>>(
+      "Identity", [](const Tensor<T, D>& x) { return x; }, kChannelwise);
 }
 // [N, d1, d2, ...] -> [N, d1 * d2 * ...]
 template <class T = float, class D = Cpu>
 std::shared_ptr<Module<T, D>> Flatten() {
-  return std::make_shared<Lambda<T, D>>("Flatten", [](const Tensor<T, D>& x) {
-    TRUSTML_CHECK(x.dim() >= 1, "nn::Flatten", "needs a batch dimension, got ", x.shape());
-    return reshape(x, {x.size(0), x.size(0) ? x.numel() / x.size(0) : 0});
-  });
+  return std::make_shared<Lambda<T, D>>(
+      "Flatten",
+      [](const Tensor<T, D>& x) {
+        TRUSTML_CHECK(x.dim() >= 1, "nn::Flatten", "needs a batch dimension, got ", x.shape());
+        return reshape(x, {x.size(0), x.size(0) ? x.numel() / x.size(0) : 0});
+      },
+      kChannelwise);
 }
 template <class T = float, class D = Cpu>
 std::shared_ptr<Module<T, D>> MaxPool2d(Size2 kernel, Size2 stride = 0, Size2 padding = 0) {
   const Size2 s = stride.h == 0 && stride.w == 0 ? kernel : stride;
-  return std::make_shared<Lambda<T, D>>("MaxPool2d", [=](const Tensor<T, D>& x) { return max_pool2d(x, kernel, s, padding); });
+  return std::make_shared<Lambda<T, D>>(
+      "MaxPool2d", [=](const Tensor<T, D>& x) { return max_pool2d(x, kernel, s, padding); }, kChannelwise);
 }
 template <class T = float, class D = Cpu>
 std::shared_ptr<Module<T, D>> AvgPool2d(Size2 kernel, Size2 stride = 0, Size2 padding = 0) {
   const Size2 s = stride.h == 0 && stride.w == 0 ? kernel : stride;
-  return std::make_shared<Lambda<T, D>>("AvgPool2d", [=](const Tensor<T, D>& x) { return avg_pool2d(x, kernel, s, padding); });
+  return std::make_shared<Lambda<T, D>>(
+      "AvgPool2d", [=](const Tensor<T, D>& x) { return avg_pool2d(x, kernel, s, padding); }, kChannelwise);
 }
 template <class T = float, class D = Cpu>
 std::shared_ptr<Module<T, D>> AdaptiveAvgPool2d(Size2 output_size) {
-  return std::make_shared<Lambda<T, D>>("AdaptiveAvgPool2d",
-                                        [=](const Tensor<T, D>& x) { return adaptive_avg_pool2d(x, output_size); });
+  return std::make_shared<Lambda<T, D>>(
+      "AdaptiveAvgPool2d", [=](const Tensor<T, D>& x) { return adaptive_avg_pool2d(x, output_size); }, kChannelwise);
 }
 
 // max(0, x) + a min(0, x) with one learnable slope a for all channels (torch.nn.PReLU()).

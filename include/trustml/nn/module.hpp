@@ -32,8 +32,8 @@
 #include <vector>
 
 #include "trustml/autograd/engine.hpp"
-#include "trustml/core/tensor.hpp"
 #include "trustml/ops/common.hpp"
+#include "trustml/tensor/tensor.hpp"
 
 namespace trustml::nn {
 
@@ -69,7 +69,7 @@ class Module {
   // U-Net) define their own call and leave this one throwing.
   virtual TensorT forward(const TensorT& x) {
     ::trustml::detail::fail("nn::Module::forward", type_name_, " does not take one tensor (got ", x.shape(),
-                 "); call its own forward");
+                            "); call its own forward");
   }
 
   TensorT operator()(const TensorT& x) {
@@ -77,6 +77,13 @@ class Module {
     run_forward_hooks(x, out);
     return out;
   }
+
+  // True when forward on a slice of channels (dim 1) gives that slice of forward on all channels:
+  // each channel is mapped on its own by a function that does not depend on which channel it is
+  // (element-wise activations, pooling, and Flatten, whose output keeps each channel's features
+  // contiguous in channel order). Staged CGE runs a change confined to one channel through such
+  // modules alone (estimators/staged_cge.hpp). False unless a module declares it.
+  virtual bool commutes_with_channel_slices() const { return false; }
 
   // ---- registration ----
   // Makes `value` a leaf that requires grad and registers it. Names are unique per module and hold
@@ -110,7 +117,8 @@ class Module {
   // ---- traversal (registration order, depth first, parents' own tensors before children's) ----
   std::vector<std::pair<std::string, TensorT>> named_parameters(bool recurse = true) const {
     std::vector<std::pair<std::string, TensorT>> out;
-    collect(out, "", recurse, [](const Module& m) -> const auto& { return m.parameters_; });
+    collect(
+        out, "", recurse, [](const Module& m) -> const auto& { return m.parameters_; });
     return out;
   }
   std::vector<TensorT> parameters(bool recurse = true) const {
@@ -120,12 +128,14 @@ class Module {
   }
   std::vector<std::pair<std::string, TensorT>> named_buffers(bool recurse = true) const {
     std::vector<std::pair<std::string, TensorT>> out;
-    collect(out, "", recurse, [](const Module& m) -> const auto& { return m.buffers_; });
+    collect(
+        out, "", recurse, [](const Module& m) -> const auto& { return m.buffers_; });
     return out;
   }
   std::vector<std::pair<std::string, IndexTensor>> named_index_buffers(bool recurse = true) const {
     std::vector<std::pair<std::string, IndexTensor>> out;
-    collect(out, "", recurse, [](const Module& m) -> const auto& { return m.index_buffers_; });
+    collect(
+        out, "", recurse, [](const Module& m) -> const auto& { return m.index_buffers_; });
     return out;
   }
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const { return children_; }
@@ -203,8 +213,8 @@ class Module {
 
  private:
   void check_new_name(const std::string& name) const {
-    TRUSTML_CHECK(!name.empty() && name.find('.') == std::string::npos, "nn::Module::register",
-                  "name '", name, "' in ", type_name_, " must be non-empty and hold no '.'");
+    TRUSTML_CHECK(!name.empty() && name.find('.') == std::string::npos, "nn::Module::register", "name '", name, "' in ",
+                  type_name_, " must be non-empty and hold no '.'");
     auto taken = [&](const auto& list) {
       for (auto& entry : list)
         if (entry.first == name) return true;

@@ -76,8 +76,7 @@ class BatchNorm2d : public Module<T, D> {
       y = batch.y;
       if (!frozen_) update_running_stats(batch.mean, batch.variance, count);
     } else {
-      y = div(sub(x, reshape(running_mean, per_channel)),
-              sqrt(add_scalar(reshape(running_var, per_channel), T(eps))));
+      y = div(sub(x, reshape(running_mean, per_channel)), sqrt(add_scalar(reshape(running_var, per_channel), T(eps))));
     }
     if (weight.defined()) y = add(mul(y, reshape(weight, per_channel)), reshape(bias, per_channel));
     return y;
@@ -113,19 +112,19 @@ class GroupNorm : public Module<T, D> {
   using TensorT = Tensor<T, D>;
   GroupNorm(std::int64_t groups, std::int64_t channels, double eps = 1e-5, bool affine = true)
       : Module<T, D>("GroupNorm"), groups(groups), channels(channels), eps(eps) {
-    TRUSTML_CHECK(groups > 0 && channels > 0 && channels % groups == 0 && eps > 0, "nn::GroupNorm",
-                  "channels ", channels, " must be a positive multiple of groups ", groups, " (eps ", eps, ")");
+    TRUSTML_CHECK(groups > 0 && channels > 0 && channels % groups == 0 && eps > 0, "nn::GroupNorm", "channels ",
+                  channels, " must be a positive multiple of groups ", groups, " (eps ", eps, ")");
     if (affine) {
       weight = this->register_parameter("weight", TensorT::ones(Shape{channels}));
       bias = this->register_parameter("bias", TensorT::zeros(Shape{channels}));
     }
   }
   TensorT forward(const TensorT& x) override {
-    TRUSTML_CHECK(x.dim() >= 2 && x.size(1) == channels, "nn::GroupNorm", "needs input [N, ", channels,
-                  ", ...], got ", x.shape());
+    TRUSTML_CHECK(x.dim() >= 2 && x.size(1) == channels, "nn::GroupNorm", "needs input [N, ", channels, ", ...], got ",
+                  x.shape());
     const std::int64_t n = x.size(0);
-    auto y = reshape(detail::standardize(reshape(x, {n, groups, n ? x.numel() / (n * groups) : 0}), {2}, eps).y,
-                     x.shape());
+    auto y =
+        reshape(detail::standardize(reshape(x, {n, groups, n ? x.numel() / (n * groups) : 0}), {2}, eps).y, x.shape());
     if (!weight.defined()) return y;
     const Shape per_channel = detail::channel_shape(channels, x.dim());
     return add(mul(y, reshape(weight, per_channel)), reshape(bias, per_channel));

@@ -25,10 +25,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <concepts>
 #include <functional>
 #include <type_traits>
 #include <vector>
 
+#include "trustml/kernels/cpu/cg.hpp"
 #include "trustml/ops/elementwise.hpp"
 #include "trustml/ops/movement.hpp"
 #include "trustml/ops/reduce.hpp"
@@ -46,8 +48,8 @@ struct CgOptions {
 
 // What the last forward solve did (backward solves do not report).
 struct CgStats {
-  int iterations = 0;                   // the most any system ran
-  std::vector<double> residual_norms;   // ||b - (N + lambda I) x|| per system, as CG tracks it
+  int iterations = 0;                  // the most any system ran
+  std::vector<double> residual_norms;  // ||b - (N + lambda I) x|| per system, as CG tracks it
   std::vector<int> system_iterations;  // per system
 };
 
@@ -77,14 +79,16 @@ Tensor<T, D> per_system(const std::vector<double>& values, const Tensor<T, D>& l
 }
 
 // The per-system scalars of CG: which systems still iterate, ||r||^2, the stopping threshold, the
-// iteration counts and the step sizes. Both loops below (the generic one and the CPU's fused one)
+// iteration counts and the step sizes. Both loops below (the generic one and the fused one)
 // update them through these two steps.
 struct CgSystems {
   std::vector<char> active;
   std::vector<double> rr, threshold, alpha, beta;
   std::vector<int> done;
 
-  bool any_active() const { return std::any_of(active.begin(), active.end(), [](char a) { return a; }); }
+  bool any_active() const {
+    return std::any_of(active.begin(), active.end(), [](char a) { return a; });
+  }
   // alpha = ||r||^2 / p^H (N + lambda I) p, from the denominators pap.
   void step_sizes(const std::vector<double>& pap) {
     for (std::size_t i = 0; i < active.size(); ++i) {
@@ -106,87 +110,38 @@ struct CgSystems {
   }
 };
 
-// Re(conj(a) b) in double.
-template <class T>
-double re_dot(const T& a, const T& b) {
-  if constexpr (is_complex_v<T>) {
-    return static_cast<double>(a.real()) * static_cast<double>(b.real()) +
-           static_cast<double>(a.imag()) * static_cast<double>(b.imag());
-  } else {
-    return static_cast<double>(a) * static_cast<double>(b);
-  }
-}
+// Whether device D's kernels have CG's fused vector work (the optional entries cg_curvature,
+// cg_update and cg_direction of kernels/api.hpp).
+template <class D, class V>
+concept FusedCgKernels = requires(std::int64_t n, const double* scalars, const V* in, V* out) {
+  { Kernels<D>::cg_curvature(n, n, in, in, scalars) } -> std::same_as<std::vector<double>>;
+  { Kernels<D>::cg_update(n, n, scalars, scalars, in, in, in, in, out, out) } -> std::same_as<std::vector<double>>;
+  Kernels<D>::cg_direction(n, n, scalars, in, in, out);
+};
 
-// One value per system of contiguous [systems, n] data: f(system, begin, end) summed over fixed
-// chunks of each system, in parallel, the chunk sums then added in order, so that the result does
-// not depend on the thread count. Also the parallel loop of a pass that sums nothing.
-template <class F>
-std::vector<double> cpu_system_sums(std::int64_t systems, std::int64_t n, F&& f) {
-  constexpr std::int64_t chunk = 1 << 14;
-  const std::int64_t chunks = (n + chunk - 1) / chunk;
-  std::vector<double> partial(static_cast<std::size_t>(systems * chunks)), total(static_cast<std::size_t>(systems), 0);
-  kernels::cpu::parallel_for(systems * chunks, chunk * 4, [&](std::int64_t k) {
-    const std::int64_t s = k / chunks, c = k - s * chunks;
-    partial[static_cast<std::size_t>(k)] = f(s, c * chunk, std::min(n, (c + 1) * chunk));
-  });
-  for (std::int64_t k = 0; k < systems * chunks; ++k)
-    total[static_cast<std::size_t>(k / chunks)] += partial[static_cast<std::size_t>(k)];
-  return total;
-}
-
-// One CG iteration on the CPU given q = N p (all contiguous): the generic loop below with its ~14
-// elementwise ops and reductions fused into three passes, each writing fresh tensors (so nothing the
-// linear map may hold on to is overwritten):
-//   p^H (N + lambda) p = Re <p, q> + lambda ||p||^2
-//   x += alpha p,  r -= alpha (q + lambda p),  ||r||^2
-//   p = r + beta p
-// Same steps and stopping rule as the generic loop; sums are in double.
-template <class T>
-void cg_cpu_iteration(const Tensor<T, Cpu>& q, const std::vector<double>& lam, CgSystems& cg, Tensor<T, Cpu>& x,
-                      Tensor<T, Cpu>& r, Tensor<T, Cpu>& p) {
-  using R = real_t<T>;
+// One CG iteration given q = N p (all contiguous) with those kernels: the steps and stopping rule
+// of the generic loop below, its vector work fused into three passes, each writing fresh tensors (so
+// nothing the linear map may hold on to is overwritten).
+template <class T, class D>
+void fused_cg_iteration(const Tensor<T, D>& q, const std::vector<double>& lam, CgSystems& cg, Tensor<T, D>& x,
+                        Tensor<T, D>& r, Tensor<T, D>& p) {
   const std::int64_t systems = p.size(0), n = systems == 0 ? 0 : p.numel() / systems;
-  const T* pp = p.data();
-  const T* qp = q.data();
-  const std::vector<double> pq = cpu_system_sums(systems, n, [&](std::int64_t s, std::int64_t i0, std::int64_t i1) {
-    double sum_pq = 0, sum_pp = 0;
-    for (std::int64_t i = s * n + i0; i < s * n + i1; ++i) {
-      sum_pq += re_dot(pp[i], qp[i]);
-      sum_pp += re_dot(pp[i], pp[i]);
-    }
-    return sum_pq + lam[static_cast<std::size_t>(s)] * sum_pp;
-  });
-  cg.step_sizes(pq);
-  auto x_next = Tensor<T, Cpu>::empty(x.shape()), r_next = Tensor<T, Cpu>::empty(r.shape());
-  const T *xp = x.data(), *rp = r.data();
-  T *xn = x_next.data(), *rn = r_next.data();
-  const auto rr_next = cpu_system_sums(systems, n, [&](std::int64_t s, std::int64_t i0, std::int64_t i1) {
-    const R a = static_cast<R>(cg.alpha[static_cast<std::size_t>(s)]);
-    const R l = static_cast<R>(lam[static_cast<std::size_t>(s)]);
-    double sum = 0;
-    for (std::int64_t i = s * n + i0; i < s * n + i1; ++i) {
-      xn[i] = xp[i] + a * pp[i];
-      rn[i] = rp[i] - a * (qp[i] + l * pp[i]);
-      sum += re_dot(rn[i], rn[i]);
-    }
-    return sum;
-  });
+  cg.step_sizes(Kernels<D>::cg_curvature(systems, n, dptr(p), dptr(q), lam.data()));
+  auto x_next = Tensor<T, D>::empty(x.shape()), r_next = Tensor<T, D>::empty(r.shape());
+  const auto rr_next = Kernels<D>::cg_update(systems, n, cg.alpha.data(), lam.data(), dptr(x), dptr(r), dptr(p),
+                                             dptr(q), dptr(x_next), dptr(r_next));
   x = x_next;
   r = r_next;
   cg.advance(rr_next);
-  auto p_next = Tensor<T, Cpu>::empty(p.shape());
-  T* pn = p_next.data();
-  cpu_system_sums(systems, n, [&](std::int64_t s, std::int64_t i0, std::int64_t i1) {
-    const R bt = static_cast<R>(cg.beta[static_cast<std::size_t>(s)]);
-    for (std::int64_t i = s * n + i0; i < s * n + i1; ++i) pn[i] = rn[i] + bt * pp[i];
-    return 0.0;
-  });
+  auto p_next = Tensor<T, D>::empty(p.shape());
+  Kernels<D>::cg_direction(systems, n, cg.beta.data(), dptr(r), dptr(p), dptr(p_next));
   p = p_next;
 }
 
 template <class T, class D>
-Tensor<T, D> conjugate_gradient(const LinearMap<T, D>& normal, const Tensor<T, D>& b, const Tensor<real_t<T>, D>& lambda,
-                                const CgOptions& opt, const Tensor<T, D>& x0, CgStats* stats) {
+Tensor<T, D> conjugate_gradient(const LinearMap<T, D>& normal, const Tensor<T, D>& b,
+                                const Tensor<real_t<T>, D>& lambda, const CgOptions& opt, const Tensor<T, D>& x0,
+                                CgStats* stats) {
   NoGradGuard no_tape;  // the iterates are never differentiated: backward is implicit
   TRUSTML_CHECK(static_cast<bool>(normal), "cg_solve", "needs a linear map (the normal operator), got an empty one");
   TRUSTML_CHECK(b.dim() >= 1, "cg_solve", "the right-hand side needs a leading system dimension, got shape ",
@@ -219,14 +174,15 @@ Tensor<T, D> conjugate_gradient(const LinearMap<T, D>& normal, const Tensor<T, D
   Tensor<T, D> r = x0.defined() ? sub(b, apply(x)) : b.detach();
   Tensor<T, D> p = r;
   const auto count = static_cast<std::size_t>(systems);
-  CgSystems cg{std::vector<char>(count), system_inner(r, r), system_inner(b, b), std::vector<double>(count),
-               std::vector<double>(count), std::vector<int>(count, 0)};
+  CgSystems cg{std::vector<char>(count),   system_inner(r, r),         system_inner(b, b),
+               std::vector<double>(count), std::vector<double>(count), std::vector<int>(count, 0)};
   for (std::size_t i = 0; i < count; ++i) {
     cg.threshold[i] = std::max(opt.tol, opt.rtol * std::sqrt(cg.threshold[i]));
     cg.active[i] = std::sqrt(cg.rr[i]) > cg.threshold[i];
   }
-  if constexpr (std::is_same_v<D, Cpu>) {
-    // The CPU runs the same iteration with its vector work fused into three passes (cg_cpu_iteration).
+  constexpr bool fused = FusedCgKernels<D, value_t<T, D>>;
+  if constexpr (fused) {
+    // The same iteration with its vector work fused into three passes (fused_cg_iteration).
     if (opt.max_iter > 0 && cg.any_active()) {
       x = x.contiguous();
       r = r.contiguous();  // only read: it may still be the caller's b
@@ -234,8 +190,8 @@ Tensor<T, D> conjugate_gradient(const LinearMap<T, D>& normal, const Tensor<T, D
     }
   }
   for (int it = 0; it < opt.max_iter && cg.any_active(); ++it) {
-    if constexpr (std::is_same_v<D, Cpu>) {
-      cg_cpu_iteration(normal_of(p).contiguous(), lam, cg, x, r, p);
+    if constexpr (fused) {
+      fused_cg_iteration(normal_of(p).contiguous(), lam, cg, x, r, p);
     } else {
       Tensor<T, D> ap = apply(p);
       cg.step_sizes(system_inner(p, ap));
@@ -265,3 +221,30 @@ Tensor<T, D> cg_solve(const LinearMap<T, D>& normal, const Tensor<T, D>& b, cons
 }
 
 }  // namespace trustml
+
+// ---- derivative rules (autograd/rule.hpp says how they are written) ----
+namespace trustml::autograd {
+
+// cg_solve: implicit differentiation of x = (N + lambda I)^{-1} b (see ops/cg.hpp). One more solve,
+// from zero, gives both gradients; the lambda gradient is per system, summed back by the engine.
+TRUSTML_RULE(cg_solve, both) {
+  using G = std::decay_t<decltype(c.grad)>;
+  using L = typename C::template In<1>;
+  auto lambda = c.template in<1>();
+  G gb = cg_solve(c.attrs.normal, c.grad, lambda, c.attrs.options);
+  L glambda;
+  if (c.template needs<1>()) {
+    std::vector<int> dims;
+    for (int d = 1; d < gb.dim(); ++d) dims.push_back(d);
+    auto inner = real(mul(conj(gb), c.out()));
+    glambda = neg(dims.empty() ? inner : sum(inner, dims));
+  }
+  return grads(c.template needs<0>() ? gb : G(), glambda);
+}
+
+}  // namespace trustml::autograd
+
+// An op records tape nodes whose backward runs the engine's gradient accumulation and sum_to: the
+// engine comes with every family header (after the ops it uses), so one family header is enough to
+// differentiate its ops.
+#include "trustml/autograd/engine.hpp"

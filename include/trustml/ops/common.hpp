@@ -3,9 +3,10 @@
 
 #include <cstdint>
 
-#include "trustml/autograd/record.hpp"
-#include "trustml/core/tensor.hpp"
+#include "trustml/autograd/rule.hpp"
+#include "trustml/kernels/cpu/gemm.hpp"
 #include "trustml/kernels/functors.hpp"
+#include "trustml/tensor/tensor.hpp"
 
 namespace trustml {
 

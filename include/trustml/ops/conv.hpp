@@ -5,7 +5,7 @@
 // its adjoint, summing each column back into the pixels it came from; each one's derivative is the
 // other. conv2d is im2col followed by one GEMM per image. With one group it is a primitive of its
 // own, whose kernels below run the batch in cache-sized chunks forward and backward, and whose rule
-// (autograd/derivatives.hpp) rebuilds the same products from im2col, col2im and matmul when a
+// (at the end of this file) rebuilds the same products from im2col, col2im and matmul when a
 // gradient must itself be differentiated. Grouped conv2d, and conv_transpose2d (that GEMM transposed
 // followed by col2im), are composites: they get every order of derivative from those three rules.
 //
@@ -17,8 +17,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <exception>
-#include <mutex>
 #include <ostream>
 
 #include "trustml/ops/elementwise.hpp"
@@ -65,15 +63,14 @@ struct Im2colAttr {
 };
 
 // Checks the window parameters of `op` on an image of size `image` (`input` is the shape shown in errors).
-inline Window2d make_window(const char* op, const Shape& input, Size2 image, Size2 kernel, Size2 stride,
-                            Size2 padding, Size2 dilation) {
-  TRUSTML_CHECK(kernel.h > 0 && kernel.w > 0, op, "kernel size must be positive, got ", kernel, " (input ", input,
-                ")");
+inline Window2d make_window(const char* op, const Shape& input, Size2 image, Size2 kernel, Size2 stride, Size2 padding,
+                            Size2 dilation) {
+  TRUSTML_CHECK(kernel.h > 0 && kernel.w > 0, op, "kernel size must be positive, got ", kernel, " (input ", input, ")");
   TRUSTML_CHECK(stride.h > 0 && stride.w > 0, op, "stride must be positive, got ", stride, " (input ", input, ")");
-  TRUSTML_CHECK(dilation.h > 0 && dilation.w > 0, op, "dilation must be positive, got ", dilation, " (input ",
-                input, ")");
-  TRUSTML_CHECK(padding.h >= 0 && padding.w >= 0, op, "padding must be non-negative, got ", padding, " (input ",
-                input, ")");
+  TRUSTML_CHECK(dilation.h > 0 && dilation.w > 0, op, "dilation must be positive, got ", dilation, " (input ", input,
+                ")");
+  TRUSTML_CHECK(padding.h >= 0 && padding.w >= 0, op, "padding must be non-negative, got ", padding, " (input ", input,
+                ")");
   const Size2 span{dilation.h * (kernel.h - 1) + 1, dilation.w * (kernel.w - 1) + 1};
   TRUSTML_CHECK(span.h <= image.h + 2 * padding.h && span.w <= image.w + 2 * padding.w, op, "kernel ", kernel,
                 " with dilation ", dilation, " spans ", span, ", more than the padded image ", image, " with padding ",
@@ -237,8 +234,7 @@ struct Im2colElement {
     const std::int64_t ow = i % lw, oh = (i / lw) % lh, row = i / (lh * lw);
     // row = plane * taps + tap, or with the batch in the columns (c * taps + tap) * N + n.
     const std::int64_t tap = k.batch_in_columns ? (row / k.batch) % taps : row % taps;
-    const std::int64_t plane =
-        k.batch_in_columns ? (row % k.batch) * k.channels + row / (k.batch * taps) : row / taps;
+    const std::int64_t plane = k.batch_in_columns ? (row % k.batch) * k.channels + row / (k.batch * taps) : row / taps;
     const std::int64_t ih = oh * k.sh - k.ph + (tap / k.kw) * k.dh, iw = ow * k.sw - k.pw + (tap % k.kw) * k.dw;
     out[i] = ih >= 0 && ih < k.h && iw >= 0 && iw < k.w ? x[(plane * k.h + ih) * k.w + iw] : pad;
   }
@@ -276,8 +272,7 @@ void launch_im2col(const V* x, V* cols, const Window2d& win, std::int64_t planes
   const std::int64_t taps = win.kh * win.kw, l = win.lh() * win.lw();
   if constexpr (Kernels<D>::per_element_threads)
     Kernels<D>::for_each(planes * taps * l, Im2colElement<V>{x, cols, win, pad});
-  else
-    Kernels<D>::for_each(planes * taps, Im2colTap<V>{x, cols, win, pad}, l);
+  else Kernels<D>::for_each(planes * taps, Im2colTap<V>{x, cols, win, pad}, l);
 }
 
 // col2im of `planes` image planes from cols (in win's layout) into out.
@@ -285,8 +280,7 @@ template <class D, class V>
 void launch_col2im(const V* cols, V* out, const Window2d& win, std::int64_t planes) {
   if constexpr (Kernels<D>::per_element_threads)
     Kernels<D>::for_each(planes * win.h * win.w, Col2imPixel<V>{cols, out, win});
-  else
-    Kernels<D>::for_each(planes, Col2imPlane<V>{cols, out, win}, win.kh * win.kw * win.lh() * win.lw());
+  else Kernels<D>::for_each(planes, Col2imPlane<V>{cols, out, win}, win.kh * win.kw * win.lh() * win.lw());
 }
 
 template <class T, class D>
@@ -329,28 +323,17 @@ ConvChunks conv_chunks(std::int64_t n, std::int64_t k, std::int64_t l) {
   return {n, size, ceil_div(n, size)};
 }
 
-// f(chunk index, first image, images) for every chunk. On the CPU the chunks share out the OpenMP
-// threads in one parallel region, and each chunk's im2col, GEMM and bias run on its thread (loops
-// inside do not fork again, and OpenBLAS runs single-threaded inside a parallel region): a region
-// per kernel of every chunk cost more in thread wake-ups than the kernels took. An exception in a
-// chunk (a failed allocation) is rethrown after the region, which it must not leave.
+// f(chunk index, first image, images) for every chunk. Where the device's kernels run host tasks
+// concurrently (Kernels<D>::for_each_task, the CPU's OpenMP threads), the chunks are those tasks,
+// each chunk's im2col, GEMM and bias running on its thread: a parallel region per kernel of every
+// chunk cost more in thread wake-ups than the kernels took. Otherwise they run in order.
 template <class D, class F>
 void for_each_chunk(const ConvChunks& chunks, std::int64_t work_per_chunk, F&& f) {
   auto run = [&](std::int64_t i) { f(i, i * chunks.size, std::min(chunks.size, chunks.n - i * chunks.size)); };
-  if constexpr (Kernels<D>::per_element_threads) {
-    for (std::int64_t i = 0; i < chunks.count; ++i) run(i);
+  if constexpr (requires { Kernels<D>::for_each_task(chunks.count, work_per_chunk, run); }) {
+    Kernels<D>::for_each_task(chunks.count, work_per_chunk, run);
   } else {
-    std::exception_ptr error;
-    std::mutex error_mutex;
-    kernels::cpu::parallel_for(chunks.count, work_per_chunk, [&](std::int64_t i) {
-      try {
-        run(i);
-      } catch (...) {
-        const std::lock_guard<std::mutex> lock(error_mutex);
-        if (!error) error = std::current_exception();
-      }
-    });
-    if (error) std::rethrow_exception(error);
+    for (std::int64_t i = 0; i < chunks.count; ++i) run(i);
   }
 }
 
@@ -424,10 +407,8 @@ Tensor<T, D> conv2d_input_grad(const Tensor<T, D>& gy, const Tensor<T, D>& weigh
     p.c = is_pointwise(win) ? part : dptr(cols), p.ldc = l, p.stride_c = k * l;
     Kernels<D>::gemm(p);
     if (is_pointwise(win)) return;
-    if constexpr (Kernels<D>::per_element_threads)
-      launch_col2im<D>(dptr(cols), part, win, c * cin);
-    else
-      Kernels<D>::for_each(c * cin, Col2imPlaneScratch<V>{dptr(cols), part, win}, k * l / cin);
+    if constexpr (Kernels<D>::per_element_threads) launch_col2im<D>(dptr(cols), part, win, c * cin);
+    else Kernels<D>::for_each(c * cin, Col2imPlaneScratch<V>{dptr(cols), part, win}, k * l / cin);
   });
   return dx;
 }
@@ -498,8 +479,8 @@ Tensor<T, D> col2im(const Tensor<T, D>& cols, Size2 output_size, Size2 kernel, S
 // 2-D cross-correlation (torch.nn.functional.conv2d): x [N, Cin, H, W], weight [Cout, Cin / groups,
 // kh, kw], bias [Cout] or undefined -> [N, Cout, Ho, Wo].
 template <FloatingScalar T, class D>
-Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& weight, const Tensor<T, D>& bias = {},
-                    Size2 stride = 1, Size2 padding = 0, Size2 dilation = 1, std::int64_t groups = 1) {
+Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& weight, const Tensor<T, D>& bias = {}, Size2 stride = 1,
+                    Size2 padding = 0, Size2 dilation = 1, std::int64_t groups = 1) {
   TRUSTML_CHECK(x.dim() == 4 && weight.dim() == 4, "conv2d", "needs input [N, C, H, W] and weight [Cout, C / groups, ",
                 "kh, kw], got ", x.shape(), " and ", weight.shape());
   const std::int64_t n = x.size(0), cin = x.size(1), cout = weight.size(0);
@@ -538,8 +519,8 @@ Tensor<T, D> conv_transpose2d(const Tensor<T, D>& x, const Tensor<T, D>& weight,
   const std::int64_t cout = weight.size(1) * groups, kh = weight.size(2), kw = weight.size(3);
   TRUSTML_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == cout), "conv_transpose2d", "bias ",
                 bias.defined() ? bias.shape() : Shape{}, " does not match ", cout, " output channels");
-  TRUSTML_CHECK(stride.h > 0 && stride.w > 0 && dilation.h > 0 && dilation.w > 0, "conv_transpose2d",
-                "stride ", stride, " and dilation ", dilation, " must be positive (input ", x.shape(), ")");
+  TRUSTML_CHECK(stride.h > 0 && stride.w > 0 && dilation.h > 0 && dilation.w > 0, "conv_transpose2d", "stride ", stride,
+                " and dilation ", dilation, " must be positive (input ", x.shape(), ")");
   TRUSTML_CHECK(output_padding.h >= 0 && output_padding.w >= 0 &&
                     (output_padding.h < stride.h || output_padding.h < dilation.h) &&
                     (output_padding.w < stride.w || output_padding.w < dilation.w),
@@ -559,8 +540,8 @@ Tensor<T, D> conv_transpose2d(const Tensor<T, D>& x, const Tensor<T, D>& weight,
   if (groups == 1) {
     cols = matmul(transpose(reshape(weight, {cin, k}), 0, 1), reshape(xin, {n, cin, l}));
   } else {
-    cols = matmul(transpose(reshape(weight, {groups, cin / groups, k}), 1, 2),
-                  reshape(xin, {n, groups, cin / groups, l}));
+    cols =
+        matmul(transpose(reshape(weight, {groups, cin / groups, k}), 1, 2), reshape(xin, {n, groups, cin / groups, l}));
     cols = reshape(cols, {n, groups * k, l});
   }
   auto out = ops::is_pointwise(win) ? reshape(cols, {n, cout, out_size.h, out_size.w}) : ops::run_col2im(cols, win);
@@ -569,3 +550,46 @@ Tensor<T, D> conv_transpose2d(const Tensor<T, D>& x, const Tensor<T, D>& weight,
 }
 
 }  // namespace trustml
+
+// ---- derivative rules (autograd/rule.hpp says how they are written) ----
+namespace trustml::autograd {
+
+// conv2d (groups = 1; grouped convolutions are im2col + matmul): without create_graph the chunked
+// kernels of ops/conv.hpp; with it (or for complex values) the same products from recorded ops, so
+// that they differentiate again: for the input conv_transpose2d of g with conj(W) (the output
+// padding restores the rows and columns the strides dropped), for the weight g times the input's
+// columns conjugated.
+TRUSTML_RULE(conv2d, inputs) {
+  using G = std::decay_t<decltype(c.grad)>;
+  const ops::Window2d& win = c.attrs;
+  auto x = c.template in<0>(), w = c.template in<1>();
+  G dx, dw, db;
+  if (c.template needs<2>()) db = sum(c.grad, {0, 2, 3});
+  if (!grad_enabled() && !is_complex_v<InT<C>>) {  // the GEMM kernels have no conjugate transpose
+    if (c.template needs<0>()) dx = ops::conv2d_input_grad(c.grad, w, win);
+    if (c.template needs<1>()) dw = ops::conv2d_weight_grad(c.grad, x, win, w.shape());
+    return grads(dx, dw, db);
+  }
+  if (c.template needs<0>()) {
+    const Size2 dropped{(win.h + 2 * win.ph - win.dh * (win.kh - 1) - 1) % win.sh,
+                        (win.w + 2 * win.pw - win.dw * (win.kw - 1) - 1) % win.sw};
+    dx = conv_transpose2d(c.grad, conj(w), G(), {win.sh, win.sw}, {win.ph, win.pw}, dropped, 1, {win.dh, win.dw});
+  }
+  if (c.template needs<1>()) {
+    const std::int64_t n = x.size(0), cin = x.size(1), l = win.lh() * win.lw();
+    auto cols = ops::is_pointwise(win) ? reshape(x, {n, cin, l}) : ops::run_im2col(x, win, InT<C>(0));
+    auto g = reshape(c.grad, {n, w.size(0), l});
+    dw = reshape(sum(matmul(g, conj(transpose(cols, 1, 2))), {0}), w.shape());
+  }
+  return grads(dx, dw, db);
+}
+// im2col and col2im are each other's adjoint; padding taps carry no gradient.
+TRUSTML_RULE(im2col, nothing) { return grads(ops::run_col2im(c.grad, c.attrs.win)); }
+TRUSTML_RULE(col2im, nothing) { return grads(ops::run_im2col(c.grad, c.attrs, InT<C>(0))); }
+
+}  // namespace trustml::autograd
+
+// An op records tape nodes whose backward runs the engine's gradient accumulation and sum_to: the
+// engine comes with every family header (after the ops it uses), so one family header is enough to
+// differentiate its ops.
+#include "trustml/autograd/engine.hpp"

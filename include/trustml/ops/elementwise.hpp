@@ -1,7 +1,7 @@
 // trustml/ops/elementwise.hpp: elementwise arithmetic and math, with PyTorch broadcasting.
 //
 // Each primitive computes its output with a shared functor (kernels/functors.hpp) and records
-// itself; its derivative rule is in autograd/derivatives.hpp. Composites (silu, prelu, gelu) are
+// itself; its derivative rule is at the end of this file. Composites (silu, prelu, gelu) are
 // written from primitives and need no rule. Activations with a kink (relu, clamp, maximum) are real
 // only; the smooth functions also take complex input.
 #pragma once
@@ -27,15 +27,25 @@ concept RealFloating = std::same_as<T, float> || std::same_as<T, double>;
 
 // ---- arithmetic ----
 template <FloatingScalar T, class D>
-Tensor<T, D> add(const Tensor<T, D>& a, const Tensor<T, D>& b) { return ops::binary<Op::add>(a, b, fn::Add{}); }
+Tensor<T, D> add(const Tensor<T, D>& a, const Tensor<T, D>& b) {
+  return ops::binary<Op::add>(a, b, fn::Add{});
+}
 template <FloatingScalar T, class D>
-Tensor<T, D> sub(const Tensor<T, D>& a, const Tensor<T, D>& b) { return ops::binary<Op::sub>(a, b, fn::Sub{}); }
+Tensor<T, D> sub(const Tensor<T, D>& a, const Tensor<T, D>& b) {
+  return ops::binary<Op::sub>(a, b, fn::Sub{});
+}
 template <FloatingScalar T, class D>
-Tensor<T, D> mul(const Tensor<T, D>& a, const Tensor<T, D>& b) { return ops::binary<Op::mul>(a, b, fn::Mul{}); }
+Tensor<T, D> mul(const Tensor<T, D>& a, const Tensor<T, D>& b) {
+  return ops::binary<Op::mul>(a, b, fn::Mul{});
+}
 template <FloatingScalar T, class D>
-Tensor<T, D> div(const Tensor<T, D>& a, const Tensor<T, D>& b) { return ops::binary<Op::div>(a, b, fn::Div{}); }
+Tensor<T, D> div(const Tensor<T, D>& a, const Tensor<T, D>& b) {
+  return ops::binary<Op::div>(a, b, fn::Div{});
+}
 template <FloatingScalar T, class D>
-Tensor<T, D> neg(const Tensor<T, D>& a) { return ops::unary<Op::neg>(a, fn::Neg{}); }
+Tensor<T, D> neg(const Tensor<T, D>& a) {
+  return ops::unary<Op::neg>(a, fn::Neg{});
+}
 
 // a * s and a + s for a host scalar s (no tensor is made for s).
 template <FloatingScalar T, class D>
@@ -51,19 +61,33 @@ Tensor<T, D> add_scalar(const Tensor<T, D>& a, T s) {
 
 // ---- smooth math (real and complex) ----
 template <FloatingScalar T, class D>
-Tensor<T, D> exp(const Tensor<T, D>& a) { return ops::unary<Op::exp>(a, fn::Exp{}); }
+Tensor<T, D> exp(const Tensor<T, D>& a) {
+  return ops::unary<Op::exp>(a, fn::Exp{});
+}
 template <FloatingScalar T, class D>
-Tensor<T, D> log(const Tensor<T, D>& a) { return ops::unary<Op::log>(a, fn::Log{}); }
+Tensor<T, D> log(const Tensor<T, D>& a) {
+  return ops::unary<Op::log>(a, fn::Log{});
+}
 template <FloatingScalar T, class D>
-Tensor<T, D> sqrt(const Tensor<T, D>& a) { return ops::unary<Op::sqrt>(a, fn::Sqrt{}); }
+Tensor<T, D> sqrt(const Tensor<T, D>& a) {
+  return ops::unary<Op::sqrt>(a, fn::Sqrt{});
+}
 template <FloatingScalar T, class D>
-Tensor<T, D> sin(const Tensor<T, D>& a) { return ops::unary<Op::sin>(a, fn::Sin{}); }
+Tensor<T, D> sin(const Tensor<T, D>& a) {
+  return ops::unary<Op::sin>(a, fn::Sin{});
+}
 template <FloatingScalar T, class D>
-Tensor<T, D> cos(const Tensor<T, D>& a) { return ops::unary<Op::cos>(a, fn::Cos{}); }
+Tensor<T, D> cos(const Tensor<T, D>& a) {
+  return ops::unary<Op::cos>(a, fn::Cos{});
+}
 template <FloatingScalar T, class D>
-Tensor<T, D> tanh(const Tensor<T, D>& a) { return ops::unary<Op::tanh>(a, fn::Tanh{}); }
+Tensor<T, D> tanh(const Tensor<T, D>& a) {
+  return ops::unary<Op::tanh>(a, fn::Tanh{});
+}
 template <FloatingScalar T, class D>
-Tensor<T, D> sigmoid(const Tensor<T, D>& a) { return ops::unary<Op::sigmoid>(a, fn::Sigmoid{}); }
+Tensor<T, D> sigmoid(const Tensor<T, D>& a) {
+  return ops::unary<Op::sigmoid>(a, fn::Sigmoid{});
+}
 // a^p for a real exponent p.
 template <FloatingScalar T, class D>
 Tensor<T, D> pow(const Tensor<T, D>& a, real_t<T> p) {
@@ -78,9 +102,13 @@ Tensor<real_t<T>, D> abs(const Tensor<T, D>& a) {
 
 // ---- activations and comparisons (real) ----
 template <ops::RealFloating T, class D>
-Tensor<T, D> erf(const Tensor<T, D>& a) { return ops::unary<Op::erf>(a, fn::Erf{}); }
+Tensor<T, D> erf(const Tensor<T, D>& a) {
+  return ops::unary<Op::erf>(a, fn::Erf{});
+}
 template <ops::RealFloating T, class D>
-Tensor<T, D> relu(const Tensor<T, D>& a) { return ops::unary<Op::relu>(a, fn::Relu{}); }
+Tensor<T, D> relu(const Tensor<T, D>& a) {
+  return ops::unary<Op::relu>(a, fn::Relu{});
+}
 template <ops::RealFloating T, class D>
 Tensor<T, D> leaky_relu(const Tensor<T, D>& a, T slope = T(0.01)) {
   return ops::record<Op::leaky_relu>(ops::unary_map<T>(a, fn::LeakyRelu<T>{slope}), slope, a);
@@ -109,9 +137,13 @@ Tensor<T, D> where(const Tensor<T, D>& cond, const Tensor<T, D>& a, const Tensor
 }
 // Masks (not differentiable): a > 0; lo <= a <= hi; 1, 1/2 or 0 as a >, ==, < b.
 template <ops::RealFloating T, class D>
-Tensor<T, D> step(const Tensor<T, D>& a) { return ops::unary_map<T>(a, fn::Step{}); }
+Tensor<T, D> step(const Tensor<T, D>& a) {
+  return ops::unary_map<T>(a, fn::Step{});
+}
 template <ops::RealFloating T, class D>
-Tensor<T, D> in_range(const Tensor<T, D>& a, T lo, T hi) { return ops::unary_map<T>(a, fn::InRange<T>{lo, hi}); }
+Tensor<T, D> in_range(const Tensor<T, D>& a, T lo, T hi) {
+  return ops::unary_map<T>(a, fn::InRange<T>{lo, hi});
+}
 template <ops::RealFloating T, class D>
 Tensor<T, D> max_mask(const Tensor<T, D>& a, const Tensor<T, D>& b) {
   return ops::binary_map<T>("max_mask", a, b, fn::MaxMask{});
@@ -119,7 +151,9 @@ Tensor<T, D> max_mask(const Tensor<T, D>& a, const Tensor<T, D>& b) {
 
 // ---- composites ----
 template <ops::RealFloating T, class D>
-Tensor<T, D> silu(const Tensor<T, D>& a) { return mul(a, sigmoid(a)); }
+Tensor<T, D> silu(const Tensor<T, D>& a) {
+  return mul(a, sigmoid(a));
+}
 // Exact GELU, x * Phi(x), as PyTorch's default.
 template <ops::RealFloating T, class D>
 Tensor<T, D> gelu(const Tensor<T, D>& a) {
@@ -163,24 +197,151 @@ Tensor<std::complex<R>, D> make_complex(const Tensor<R, D>& re, const Tensor<R, 
 
 // ---- operators ----
 template <FloatingScalar T, class D>
-Tensor<T, D> operator+(const Tensor<T, D>& a, const Tensor<T, D>& b) { return add(a, b); }
+Tensor<T, D> operator+(const Tensor<T, D>& a, const Tensor<T, D>& b) {
+  return add(a, b);
+}
 template <FloatingScalar T, class D>
-Tensor<T, D> operator-(const Tensor<T, D>& a, const Tensor<T, D>& b) { return sub(a, b); }
+Tensor<T, D> operator-(const Tensor<T, D>& a, const Tensor<T, D>& b) {
+  return sub(a, b);
+}
 template <FloatingScalar T, class D>
-Tensor<T, D> operator*(const Tensor<T, D>& a, const Tensor<T, D>& b) { return mul(a, b); }
+Tensor<T, D> operator*(const Tensor<T, D>& a, const Tensor<T, D>& b) {
+  return mul(a, b);
+}
 template <FloatingScalar T, class D>
-Tensor<T, D> operator/(const Tensor<T, D>& a, const Tensor<T, D>& b) { return div(a, b); }
+Tensor<T, D> operator/(const Tensor<T, D>& a, const Tensor<T, D>& b) {
+  return div(a, b);
+}
 template <FloatingScalar T, class D>
-Tensor<T, D> operator-(const Tensor<T, D>& a) { return neg(a); }
+Tensor<T, D> operator-(const Tensor<T, D>& a) {
+  return neg(a);
+}
 template <FloatingScalar T, class D>
-Tensor<T, D> operator*(const Tensor<T, D>& a, std::type_identity_t<T> s) { return scale(a, s); }
+Tensor<T, D> operator*(const Tensor<T, D>& a, std::type_identity_t<T> s) {
+  return scale(a, s);
+}
 template <FloatingScalar T, class D>
-Tensor<T, D> operator*(std::type_identity_t<T> s, const Tensor<T, D>& a) { return scale(a, s); }
+Tensor<T, D> operator*(std::type_identity_t<T> s, const Tensor<T, D>& a) {
+  return scale(a, s);
+}
 template <FloatingScalar T, class D>
-Tensor<T, D> operator/(const Tensor<T, D>& a, std::type_identity_t<T> s) { return scale(a, T(1) / s); }
+Tensor<T, D> operator/(const Tensor<T, D>& a, std::type_identity_t<T> s) {
+  return scale(a, T(1) / s);
+}
 template <FloatingScalar T, class D>
-Tensor<T, D> operator+(const Tensor<T, D>& a, std::type_identity_t<T> s) { return add_scalar(a, s); }
+Tensor<T, D> operator+(const Tensor<T, D>& a, std::type_identity_t<T> s) {
+  return add_scalar(a, s);
+}
 template <FloatingScalar T, class D>
-Tensor<T, D> operator-(const Tensor<T, D>& a, std::type_identity_t<T> s) { return add_scalar(a, -s); }
+Tensor<T, D> operator-(const Tensor<T, D>& a, std::type_identity_t<T> s) {
+  return add_scalar(a, -s);
+}
 
 }  // namespace trustml
+
+// ---- derivative rules (autograd/rule.hpp says how they are written) ----
+namespace trustml::autograd {
+
+TRUSTML_RULE(add, nothing) { return grads(c.grad, c.grad); }
+TRUSTML_RULE(sub, nothing) { return grads(c.grad, neg(c.grad)); }
+TRUSTML_RULE(mul, inputs) {
+  using G = std::decay_t<decltype(c.grad)>;
+  return grads(c.template needs<0>() ? mul(c.grad, conj(c.template in<1>())) : G(),
+               c.template needs<1>() ? mul(c.grad, conj(c.template in<0>())) : G());
+}
+TRUSTML_RULE(div, inputs) {
+  using G = std::decay_t<decltype(c.grad)>;
+  auto a = c.template in<0>(), b = c.template in<1>();
+  auto ga = div(c.grad, conj(b));
+  return grads(c.template needs<0>() ? ga : G(), c.template needs<1>() ? neg(mul(ga, conj(div(a, b)))) : G());
+}
+TRUSTML_RULE(neg, nothing) { return grads(neg(c.grad)); }
+TRUSTML_RULE(scale, nothing) {
+  if constexpr (is_complex_v<InT<C>>) return grads(scale(c.grad, std::conj(c.attrs)));
+  else return grads(scale(c.grad, c.attrs));
+}
+TRUSTML_RULE(add_scalar, nothing) { return grads(c.grad); }
+TRUSTML_RULE(exp, output) { return grads(mul(c.grad, conj(c.out()))); }
+TRUSTML_RULE(log, inputs) { return grads(div(c.grad, conj(c.template in<0>()))); }
+TRUSTML_RULE(sqrt, output) {
+  using T = InT<C>;
+  return grads(scale(div(c.grad, conj(c.out())), T(0.5)));
+}
+TRUSTML_RULE(pow, inputs) {
+  using T = InT<C>;
+  auto a = c.template in<0>();
+  return grads(mul(c.grad, conj(scale(pow(a, c.attrs - 1), T(c.attrs)))));
+}
+TRUSTML_RULE(abs, inputs) {
+  using T = InT<C>;
+  auto a = c.template in<0>();
+  if constexpr (is_complex_v<T>) {
+    // g * z / |z|, taken as 0 at z = 0.
+    using R = real_t<T>;
+    auto safe =
+        maximum(abs(a), Tensor<R, typename C::template In<0>::device_type>::scalar(std::numeric_limits<R>::min()));
+    return grads(mul(cast<T>(c.grad), div(a, cast<T>(safe))));
+  } else {
+    return grads(mul(c.grad, sub(step(a), step(neg(a)))));
+  }
+}
+TRUSTML_RULE(sin, inputs) { return grads(mul(c.grad, conj(cos(c.template in<0>())))); }
+TRUSTML_RULE(cos, inputs) { return grads(neg(mul(c.grad, conj(sin(c.template in<0>()))))); }
+TRUSTML_RULE(tanh, output) {
+  using T = InT<C>;
+  auto y = c.out();
+  return grads(mul(c.grad, conj(add_scalar(neg(mul(y, y)), T(1)))));
+}
+TRUSTML_RULE(sigmoid, output) {
+  using T = InT<C>;
+  auto y = c.out();
+  return grads(mul(c.grad, conj(mul(y, add_scalar(neg(y), T(1))))));
+}
+// relu: g where the output is positive. Without create_graph, one fused pass (no mask tensor).
+TRUSTML_RULE(relu, output) {
+  if (!grad_enabled()) return grads(ops::binary_map<InT<C>>("relu", c.grad, c.out(), fn::PassWherePositive{}));
+  return grads(mul(c.grad, step(c.out())));
+}
+TRUSTML_RULE(leaky_relu, inputs) {
+  using T = InT<C>;
+  return grads(mul(c.grad, add_scalar(scale(step(c.template in<0>()), T(1) - c.attrs), c.attrs)));
+}
+TRUSTML_RULE(erf, inputs) {
+  using T = InT<C>;
+  auto a = c.template in<0>();
+  return grads(mul(c.grad, scale(exp(neg(mul(a, a))), T(1.12837916709551257390))));  // 2 / sqrt(pi)
+}
+TRUSTML_RULE(clamp, inputs) { return grads(mul(c.grad, in_range(c.template in<0>(), c.attrs.lo, c.attrs.hi))); }
+TRUSTML_RULE(where, inputs) {
+  using G = std::decay_t<decltype(c.grad)>;
+  auto cond = c.template in<0>();
+  return grads(G(), where(cond, c.grad, zero_like(c.grad)), where(cond, zero_like(c.grad), c.grad));
+}
+TRUSTML_RULE(maximum, inputs) {
+  auto a = c.template in<0>(), b = c.template in<1>();
+  return grads(mul(c.grad, max_mask(a, b)), mul(c.grad, max_mask(b, a)));
+}
+TRUSTML_RULE(minimum, inputs) {
+  auto a = c.template in<0>(), b = c.template in<1>();
+  return grads(mul(c.grad, max_mask(b, a)), mul(c.grad, max_mask(a, b)));
+}
+
+TRUSTML_RULE(conj, nothing) { return grads(conj(c.grad)); }
+TRUSTML_RULE(real, nothing) { return grads(make_complex(c.grad, zero_like(c.grad))); }
+TRUSTML_RULE(imag, nothing) { return grads(make_complex(zero_like(c.grad), c.grad)); }
+TRUSTML_RULE(angle, inputs) {
+  // d angle = (-y dx + x dy) / |z|^2, so the gradient is g * i z / |z|^2.
+  // For real input the angle is piecewise constant (0 or pi): zero gradient, as PyTorch.
+  using T = InT<C>;
+  auto z = c.template in<0>();
+  if constexpr (is_complex_v<T>) return grads(mul(cast<T>(div(c.grad, real(mul(z, conj(z))))), scale(z, T(0, 1))));
+  else return grads(scale(c.grad, T(0)));
+}
+TRUSTML_RULE(make_complex, nothing) { return grads(real(c.grad), imag(c.grad)); }
+
+}  // namespace trustml::autograd
+
+// An op records tape nodes whose backward runs the engine's gradient accumulation and sum_to: the
+// engine comes with every family header (after the ops it uses), so one family header is enough to
+// differentiate its ops.
+#include "trustml/autograd/engine.hpp"

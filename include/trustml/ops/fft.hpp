@@ -10,11 +10,10 @@
 //
 // Each op is one strided gather that applies ifftshift (and makes the data contiguous), the
 // device's in-place unnormalized transform (kernels::Fft<D>), and one gather that applies fftshift
-// and the scaling; on the CPU the gathers copy row by row (roll2_rows).
+// and the scaling; a device with the optional Kernels<D>::roll2 (the CPU) copies row by row.
 #pragma once
 
 #include <cmath>
-#include <type_traits>
 
 #include "trustml/kernels/cpu/fft.hpp"
 #include "trustml/ops/common.hpp"
@@ -51,22 +50,6 @@ struct Roll2 {
   }
 };
 
-// Roll2 on the CPU for a contiguous source: a row at a time (one division per row, not two per
-// element), each row two contiguous runs. Same values as Roll2.
-template <class V, class R>
-void roll2_rows(const V* src, V* out, std::int64_t rows, std::int64_t n0, std::int64_t n1, std::int64_t h0,
-                std::int64_t h1, R scale) {
-  kernels::cpu::parallel_for(rows, n1 * 2, [&](std::int64_t row) {
-    const std::int64_t batch = row / n0, i = row - batch * n0;
-    const std::int64_t k = i + h0 >= n0 ? i + h0 - n0 : i + h0;
-    const V* s = src + (batch * n0 + k) * n1;
-    V* o = out + row * n1;
-    const std::int64_t split = n1 - h1;  // out[j] = s[j + h1] for j < split, s[j + h1 - n1] after
-    for (std::int64_t j = 0; j < split; ++j) o[j] = s[j + h1] * scale;
-    for (std::int64_t j = split; j < n1; ++j) o[j] = s[j + h1 - n1] * scale;
-  });
-}
-
 template <class T, class D>
 Tensor<T, D> centered_fft2(const Tensor<T, D>& x, bool inverse, const char* op) {
   using V = value_t<T, D>;
@@ -78,16 +61,16 @@ Tensor<T, D> centered_fft2(const Tensor<T, D>& x, bool inverse, const char* op) 
   auto out = Tensor<T, D>::empty(x.shape());
   if (n == 0) return out;
   const R scale = static_cast<R>(1.0 / std::sqrt(static_cast<double>(n0) * static_cast<double>(n1)));
-  if constexpr (std::is_same_v<D, Cpu>) {
+  if constexpr (requires(const V* src, V* dst) { Kernels<D>::roll2(src, dst, n, n0, n1, n0, n1, scale); }) {
     const Tensor<T, D> xc = x.contiguous();
-    roll2_rows(dptr(xc), dptr(work), n / n1, n0, n1, n0 / 2, n1 / 2, R(1));
+    Kernels<D>::roll2(dptr(xc), dptr(work), n / n1, n0, n1, n0 / 2, n1 / 2, R(1));
     kernels::Fft<D>::fft2(dptr(work), n / (n0 * n1), n0, n1, inverse);
-    roll2_rows(dptr(work), dptr(out), n / n1, n0, n1, n0 - n0 / 2, n1 - n1 / 2, scale);
+    Kernels<D>::roll2(dptr(work), dptr(out), n / n1, n0, n1, n0 - n0 / 2, n1 - n1 / 2, scale);
   } else {
     Kernels<D>::for_each(n, Roll2<V, R>{x.shape(), dptr(x), x.strides(), dptr(work), n0 / 2, n1 / 2, R(1)});
     kernels::Fft<D>::fft2(dptr(work), n / (n0 * n1), n0, n1, inverse);
-    Kernels<D>::for_each(n, Roll2<V, R>{x.shape(), dptr(work), work.strides(), dptr(out), n0 - n0 / 2,
-                                        n1 - n1 / 2, scale});
+    Kernels<D>::for_each(
+        n, Roll2<V, R>{x.shape(), dptr(work), work.strides(), dptr(out), n0 - n0 / 2, n1 - n1 / 2, scale});
   }
   return out;
 }
@@ -95,16 +78,28 @@ Tensor<T, D> centered_fft2(const Tensor<T, D>& x, bool inverse, const char* op) 
 
 // Centered orthonormal 2-D FFT over the last two dims (complex<float> or complex<double>).
 template <FloatingScalar T, class D>
-  requires is_complex_v<T>
-Tensor<T, D> fft2c(const Tensor<T, D>& x) {
+requires is_complex_v<T> Tensor<T, D> fft2c(const Tensor<T, D>& x) {
   return ops::record<Op::fft2c>(ops::centered_fft2(x, false, "fft2c"), NoAttrs{}, x);
 }
 
 // Its inverse (and adjoint).
 template <FloatingScalar T, class D>
-  requires is_complex_v<T>
-Tensor<T, D> ifft2c(const Tensor<T, D>& x) {
+requires is_complex_v<T> Tensor<T, D> ifft2c(const Tensor<T, D>& x) {
   return ops::record<Op::ifft2c>(ops::centered_fft2(x, true, "ifft2c"), NoAttrs{}, x);
 }
 
 }  // namespace trustml
+
+// ---- derivative rules (autograd/rule.hpp says how they are written) ----
+namespace trustml::autograd {
+
+// fft2c and ifft2c are unitary: each one's adjoint is the other.
+TRUSTML_RULE(fft2c, nothing) { return grads(ifft2c(c.grad)); }
+TRUSTML_RULE(ifft2c, nothing) { return grads(fft2c(c.grad)); }
+
+}  // namespace trustml::autograd
+
+// An op records tape nodes whose backward runs the engine's gradient accumulation and sum_to: the
+// engine comes with every family header (after the ops it uses), so one family header is enough to
+// differentiate its ops.
+#include "trustml/autograd/engine.hpp"

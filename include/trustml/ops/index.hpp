@@ -114,8 +114,8 @@ template <class T, class D>
 Tensor<T, D> gather_unchecked(const Tensor<T, D>& x, int dim, const Tensor<std::int64_t, D>& index) {
   using V = value_t<T, D>;
   auto out = Tensor<T, D>::empty(index.shape());
-  Kernels<D>::for_each(out.numel(), GatherFn<V>{index.shape(), dim, index.data(), index.strides(), dptr(x),
-                                                x.strides(), dptr(out)});
+  Kernels<D>::for_each(out.numel(),
+                       GatherFn<V>{index.shape(), dim, index.data(), index.strides(), dptr(x), x.strides(), dptr(out)});
   return record<Op::gather>(out, IndexAttr<D>{dim, autograd::Saved<std::int64_t, D>(index)}, x);
 }
 template <class T, class D>
@@ -126,10 +126,9 @@ Tensor<T, D> scatter_add_unchecked(const Tensor<T, D>& x, int dim, const Tensor<
   assign(out, x);
   const Shape& s = index.shape();
   const std::int64_t lines = s.dims[dim] ? s.numel() / s.dims[dim] : 0;
-  Kernels<D>::for_each(lines,
-                       ScatterAddFn<V>{s, dim, index.data(), index.strides(), dptr(src), src.strides(), dptr(out),
-                                       out.strides()},
-                       s.dims[dim]);
+  Kernels<D>::for_each(
+      lines, ScatterAddFn<V>{s, dim, index.data(), index.strides(), dptr(src), src.strides(), dptr(out), out.strides()},
+      s.dims[dim]);
   return record<Op::scatter_add>(out, IndexAttr<D>{dim, autograd::Saved<std::int64_t, D>(index)}, x, src);
 }
 
@@ -144,8 +143,7 @@ Tensor<std::int64_t, D> broadcast_index(const Tensor<std::int64_t, D>& index, co
 template <class T, class D>
 Tensor<T, D> index_select(const char* op, const Tensor<T, D>& x, int dim, const Tensor<std::int64_t, D>& index) {
   const int d = normalize_dim(dim, x.dim(), op);
-  TRUSTML_CHECK(index.dim() == 1, op, "needs a 1-D index, got shape ", index.shape(), " (input shape ", x.shape(),
-                ")");
+  TRUSTML_CHECK(index.dim() == 1, op, "needs a 1-D index, got shape ", index.shape(), " (input shape ", x.shape(), ")");
   check_index_values(op, index, x.shape()[d], d, x.shape());
   Shape s = x.shape();
   s.dims[d] = index.numel();
@@ -234,3 +232,38 @@ Tensor<T, D> embedding(const Tensor<T, D>& weight, const Tensor<std::int64_t, D>
 }
 
 }  // namespace trustml
+
+// ---- derivative rules (autograd/rule.hpp says how they are written) ----
+namespace trustml::autograd {
+
+// Each input gets its slice of g.
+TRUSTML_RULE(concat, nothing) {
+  using G = std::decay_t<decltype(c.grad)>;
+  std::vector<G> out;
+  std::int64_t start = 0;
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    const std::int64_t n = c.in_shape(i)[c.attrs.dim];
+    out.push_back(c.needs(i) ? slice(c.grad, c.attrs.dim, start, start + n, 1) : G());
+    start += n;
+  }
+  return out;
+}
+// gather reads x at the index; its adjoint adds g back at the index, and scatter_add's source
+// gradient reads g at the index.
+TRUSTML_RULE(gather, nothing) {
+  using G = std::decay_t<decltype(c.grad)>;
+  return grads(
+      ops::scatter_add_unchecked(G::zeros(c.template in_shape<0>()), c.attrs.dim, c.attrs.index("gather"), c.grad));
+}
+TRUSTML_RULE(scatter_add, nothing) {
+  using G = std::decay_t<decltype(c.grad)>;
+  return grads(c.grad,
+               c.template needs<1>() ? ops::gather_unchecked(c.grad, c.attrs.dim, c.attrs.index("scatter_add")) : G());
+}
+
+}  // namespace trustml::autograd
+
+// An op records tape nodes whose backward runs the engine's gradient accumulation and sum_to: the
+// engine comes with every family header (after the ops it uses), so one family header is enough to
+// differentiate its ops.
+#include "trustml/autograd/engine.hpp"

@@ -85,3 +85,20 @@ Tensor<T, D> matmul(const Tensor<T, D>& a, const Tensor<T, D>& b) {
 }
 
 }  // namespace trustml
+
+// ---- derivative rules (autograd/rule.hpp says how they are written) ----
+namespace trustml::autograd {
+
+TRUSTML_RULE(matmul, inputs) {
+  using G = std::decay_t<decltype(c.grad)>;
+  auto a = c.template in<0>(), b = c.template in<1>();
+  return grads(c.template needs<0>() ? matmul(c.grad, conj(transpose(b, -1, -2))) : G(),
+               c.template needs<1>() ? matmul(conj(transpose(a, -1, -2)), c.grad) : G());
+}
+
+}  // namespace trustml::autograd
+
+// An op records tape nodes whose backward runs the engine's gradient accumulation and sum_to: the
+// engine comes with every family header (after the ops it uses), so one family header is enough to
+// differentiate its ops.
+#include "trustml/autograd/engine.hpp"

@@ -44,8 +44,8 @@ Tensor<T, D> reshape(const Tensor<T, D>& a, const Shape& shape) {
     TRUSTML_CHECK(known != 0 && a.numel() % known == 0, "reshape", "cannot reshape ", a.shape(), " into ", shape);
     s.dims[infer] = a.numel() / known;
   }
-  TRUSTML_CHECK(s.numel() == a.numel(), "reshape", "cannot reshape ", a.shape(), " (", a.numel(),
-                " elements) into ", shape, " (", s.numel(), " elements)");
+  TRUSTML_CHECK(s.numel() == a.numel(), "reshape", "cannot reshape ", a.shape(), " (", a.numel(), " elements) into ",
+                shape, " (", s.numel(), " elements)");
   if (s == a.shape()) return a;
   Tensor<T, D> src = a.contiguous_data();
   Tensor<T, D> out = src.restride(s, contiguous_strides(s), src.offset());
@@ -99,8 +99,7 @@ Tensor<T, D> slice(const Tensor<T, D>& a, int dim, std::int64_t start, std::int6
 
 // The adjoint of slice: zeros of `shape` with `g` placed at start, start + step, ... along `dim`.
 template <Scalar T, class D>
-Tensor<T, D> slice_backward(const Tensor<T, D>& g, const Shape& shape, int dim, std::int64_t start,
-                            std::int64_t step) {
+Tensor<T, D> slice_backward(const Tensor<T, D>& g, const Shape& shape, int dim, std::int64_t start, std::int64_t step) {
   auto out = Tensor<T, D>::zeros(shape);
   Strides st = out.strides();
   st.dims[dim] *= step;
@@ -196,3 +195,36 @@ Tensor<T2, D> cast(const Tensor<T, D>& a) {
 }
 
 }  // namespace trustml
+
+// ---- derivative rules (autograd/rule.hpp says how they are written) ----
+namespace trustml::autograd {
+
+TRUSTML_RULE(reshape, nothing) { return grads(reshape(c.grad, c.template in_shape<0>())); }
+TRUSTML_RULE(permute, nothing) {
+  std::vector<int> inverse(c.attrs.rank);
+  for (int i = 0; i < c.attrs.rank; ++i) inverse[c.attrs.dims[i]] = i;
+  return grads(permute(c.grad, inverse));
+}
+TRUSTML_RULE(slice, nothing) {
+  return grads(slice_backward(c.grad, c.template in_shape<0>(), c.attrs.dim, c.attrs.start, c.attrs.step));
+}
+TRUSTML_RULE(slice_backward, nothing) {
+  const std::int64_t n = c.template in_shape<0>()[c.attrs.dim];
+  return grads(slice(c.grad, c.attrs.dim, c.attrs.start, c.attrs.start + (n - 1) * c.attrs.step + 1, c.attrs.step));
+}
+TRUSTML_RULE(expand, nothing) { return grads(c.grad); }  // the engine sums back to the input's shape
+TRUSTML_RULE(contiguous, nothing) { return grads(c.grad); }
+TRUSTML_RULE(to_device, nothing) { return grads(to<typename C::template In<0>::device_type>(c.grad)); }
+TRUSTML_RULE(cast, nothing) {
+  using From = InT<C>;
+  if constexpr (!is_complex_v<From> && is_complex_v<typename std::decay_t<decltype(c.grad)>::value_type>)
+    return grads(cast<From>(real(c.grad)));
+  else return grads(cast<From>(c.grad));
+}
+
+}  // namespace trustml::autograd
+
+// An op records tape nodes whose backward runs the engine's gradient accumulation and sum_to: the
+// engine comes with every family header (after the ops it uses), so one family header is enough to
+// differentiate its ops.
+#include "trustml/autograd/engine.hpp"

@@ -1,13 +1,16 @@
 // trustml/ops/op_list.hpp: the single source of truth for the ops of the library.
 //
 // Each op is one line X(name, kind), grouped by family:
-//   primitive           has a derivative rule Rule<Op::name> in autograd/derivatives.hpp
-//                       (a missing rule is a compile error, checked at the end of that file);
+//   primitive           has a derivative rule Rule<Op::name> at the end of its family's header
+//                       (a missing rule is a compile error: where the op records itself, and for
+//                       every primitive at once in trustml.hpp);
 //   composite           written from primitives, so its derivative comes for free;
 //   non_differentiable  returns indices or masks.
 // The Op enum, the op-name table and the test that every op has a gradcheck are generated from it.
 #pragma once
 
+// The lists are laid out by hand, several ops a line.
+// clang-format off
 #define TRUSTML_OPS_ELEMENTWISE(X)                                                                      \
   X(add, primitive) X(sub, primitive) X(mul, primitive) X(div, primitive) X(neg, primitive)             \
   X(exp, primitive) X(log, primitive) X(sqrt, primitive) X(pow, primitive) X(abs, primitive)            \
@@ -61,6 +64,7 @@
   TRUSTML_OPS_CONV(X)         \
   TRUSTML_OPS_FFT_INDEX(X)    \
   TRUSTML_EXTRA_OPS(X)
+// clang-format on
 
 namespace trustml {
 

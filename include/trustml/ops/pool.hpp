@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "trustml/ops/conv.hpp"
+#include "trustml/ops/index.hpp"
 #include "trustml/ops/reduce.hpp"
 
 namespace trustml {
@@ -20,8 +21,7 @@ namespace trustml {
 namespace ops {
 // The window checks of the pooling ops, plus PyTorch's limit padding <= kernel / 2, which keeps
 // every window partly inside the image (an all-padding window would have no maximum).
-inline Window2d pool_window(const char* op, const Shape& x, Size2 kernel, Size2 stride, Size2 padding,
-                            Size2 dilation) {
+inline Window2d pool_window(const char* op, const Shape& x, Size2 kernel, Size2 stride, Size2 padding, Size2 dilation) {
   TRUSTML_CHECK(x.rank == 4, op, "needs input [N, C, H, W], got ", x);
   const auto win = make_window(op, x, {x[2], x[3]}, kernel, stride, padding, dilation);
   TRUSTML_CHECK(2 * padding.h <= kernel.h && 2 * padding.w <= kernel.w, op, "padding ", padding,
@@ -250,11 +250,11 @@ Tensor<T, D> max_pool2d(const Tensor<T, D>& x, Size2 kernel, Size2 stride, Size2
   if constexpr (kernels::Kernels<D>::per_element_threads)
     kernels::Kernels<D>::for_each(out.numel(), ops::MaxPoolElement<V>{ops::dptr(src), ops::dptr(out), win});
   else if (ops::is_2x2_stride_2(win))
-    kernels::Kernels<D>::for_each(x.size(0) * x.size(1), ops::MaxPool2x2Plane<V>{ops::dptr(src), ops::dptr(out), win.h, win.w},
-                                  win.h * win.w);
+    kernels::Kernels<D>::for_each(x.size(0) * x.size(1),
+                                  ops::MaxPool2x2Plane<V>{ops::dptr(src), ops::dptr(out), win.h, win.w}, win.h * win.w);
   else
-    kernels::Kernels<D>::for_each(x.size(0) * x.size(1) * win.lh(), ops::MaxPoolRow<V>{ops::dptr(src), ops::dptr(out), win},
-                                  win.lw() * win.kh * win.kw);
+    kernels::Kernels<D>::for_each(x.size(0) * x.size(1) * win.lh(),
+                                  ops::MaxPoolRow<V>{ops::dptr(src), ops::dptr(out), win}, win.lw() * win.kh * win.kw);
   return autograd::record<Op::max_pool2d>(out, win, x);
 }
 // With the stride equal to the kernel, as PyTorch's default.
@@ -330,3 +330,40 @@ Tensor<T, D> pixel_unshuffle(const Tensor<T, D>& x, std::int64_t r) {
 }
 
 }  // namespace trustml
+
+// ---- derivative rules (autograd/rule.hpp says how they are written) ----
+namespace trustml::autograd {
+
+// max_pool2d: g goes to the first maximum of each window. Without create_graph one kernel writes
+// the whole gradient; with it, the same positions feed scatter_add, whose rule is gather.
+TRUSTML_RULE(max_pool2d, both) {
+  using G = std::decay_t<decltype(c.grad)>;
+  using V = trustml::value_t<InT<C>, typename G::device_type>;
+  using K = kernels::Kernels<typename G::device_type>;
+  const Shape& shape = c.template in_shape<0>();
+  const auto x = c.template in<0>().contiguous_data(), y = c.out().contiguous_data();
+  const std::int64_t planes = shape[0] * shape[1], windows = y.numel() / std::max<std::int64_t>(planes, 1);
+  if (!grad_enabled()) {
+    auto dx = G::empty(shape);
+    const auto g = c.grad.contiguous_data();
+    if constexpr (K::per_element_threads)
+      K::for_each(dx.numel(),
+                  ops::MaxPoolGradPixel<V>{ops::dptr(x), ops::dptr(y), ops::dptr(g), ops::dptr(dx), c.attrs});
+    else
+      K::for_each(planes, ops::MaxPoolGradPlane<V>{ops::dptr(x), ops::dptr(y), ops::dptr(g), ops::dptr(dx), c.attrs},
+                  shape[2] * shape[3]);
+    return grads(dx);
+  }
+  auto argmax = Tensor<std::int64_t, typename G::device_type>::empty(Shape{planes, windows});
+  K::for_each(y.numel(), ops::MaxPoolArgmax<V>{ops::dptr(x), ops::dptr(y), argmax.data(), c.attrs});
+  auto scattered = ops::scatter_add_unchecked(G::zeros(Shape{planes, shape[2] * shape[3]}), 1, argmax,
+                                              reshape(c.grad, {planes, windows}));
+  return grads(reshape(scattered, shape));
+}
+
+}  // namespace trustml::autograd
+
+// An op records tape nodes whose backward runs the engine's gradient accumulation and sum_to: the
+// engine comes with every family header (after the ops it uses), so one family header is enough to
+// differentiate its ops.
+#include "trustml/autograd/engine.hpp"

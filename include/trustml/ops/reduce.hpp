@@ -84,9 +84,7 @@ struct SumRed {
 };
 template <class V, bool Max>
 struct ExtremumRed {
-  TRUSTML_HD V init() const {
-    return Max ? -std::numeric_limits<V>::infinity() : std::numeric_limits<V>::infinity();
-  }
+  TRUSTML_HD V init() const { return Max ? -std::numeric_limits<V>::infinity() : std::numeric_limits<V>::infinity(); }
   TRUSTML_HD V step(V acc, V x, std::int64_t) const {
     if (x != x) return x;  // NaN propagates, as in PyTorch
     return Max ? (x > acc ? x : acc) : (x < acc ? x : acc);
@@ -193,3 +191,30 @@ Tensor<T, D> sum_to(const Tensor<T, D>& g, const Shape& shape) {
 using autograd::sum_to;
 
 }  // namespace trustml
+
+// ---- derivative rules (autograd/rule.hpp says how they are written) ----
+namespace trustml::autograd {
+
+TRUSTML_RULE(sum, nothing) {
+  const Shape& in = c.template in_shape<0>();
+  return grads(expand(reshape(c.grad, ops::keepdim_shape(in, c.attrs)), in));
+}
+// The gradient goes to the extreme elements, shared equally among ties.
+template <class C>
+auto extremum_grad(const C& c) {
+  using T = InT<C>;
+  auto a = c.template in<0>();
+  const Shape kept = ops::keepdim_shape(a.shape(), c.attrs);
+  auto hit = in_range(sub(a, reshape(c.out(), kept)).detach(), T(0), T(0));
+  auto share = div(hit, sum(hit, ops::reduced_dims(c.attrs, a.dim()), true));
+  return grads(mul(reshape(c.grad, kept), share));
+}
+TRUSTML_RULE(amax, both) { return extremum_grad(c); }
+TRUSTML_RULE(amin, both) { return extremum_grad(c); }
+
+}  // namespace trustml::autograd
+
+// An op records tape nodes whose backward runs the engine's gradient accumulation and sum_to: the
+// engine comes with every family header (after the ops it uses), so one family header is enough to
+// differentiate its ops.
+#include "trustml/autograd/engine.hpp"

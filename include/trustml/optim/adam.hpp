@@ -60,8 +60,8 @@ struct AdamStep {
   V* exp_avg_sq;
   V* max_exp_avg_sq;  // null without AMSGrad
   V one_minus_beta1, beta2, one_minus_beta2, eps;
-  V l2;     // Adam's weight decay, added to the gradient (0 for AdamW)
-  V decay;  // AdamW's factor 1 - lr * weight_decay (1 for Adam)
+  V l2;                     // Adam's weight decay, added to the gradient (0 for AdamW)
+  V decay;                  // AdamW's factor 1 - lr * weight_decay (1 for Adam)
   V step_size;              // lr / (1 - beta1^t)
   V bias_correction2_sqrt;  // sqrt(1 - beta2^t)
 

@@ -18,8 +18,8 @@
 #include "trustml/autograd/node.hpp"
 #include "trustml/core/config.hpp"
 #include "trustml/core/scalar.hpp"
-#include "trustml/core/tensor.hpp"
 #include "trustml/optim/optimizer.hpp"
+#include "trustml/tensor/tensor.hpp"
 
 namespace trustml::optim {
 
@@ -43,7 +43,9 @@ struct AbsPowSum {
 template <class V>
 struct AbsMax {
   TRUSTML_HD double init() const { return 0; }
-  TRUSTML_HD double step(double acc, V x, std::int64_t) const { return combine(acc, math::abs(static_cast<double>(x))); }
+  TRUSTML_HD double step(double acc, V x, std::int64_t) const {
+    return combine(acc, math::abs(static_cast<double>(x)));
+  }
   TRUSTML_HD double combine(double a, double b) const { return a != a ? a : ((b != b || b > a) ? b : a); }
   TRUSTML_HD double done(double acc, std::int64_t) const { return acc; }
 };
@@ -101,8 +103,8 @@ double clip_grad_norm_(const std::vector<Tensor<T, D>>& params, double max_norm,
   for (double part : partials.to_vector()) total = inf_norm ? detail::AbsMax<V>{}.combine(total, part) : total + part;
   if (!inf_norm) total = norm_type == 2 ? std::sqrt(total) : (norm_type == 1 ? total : std::pow(total, 1 / norm_type));
 
-  TRUSTML_CHECK(!error_if_nonfinite || std::isfinite(total), "clip_grad_norm_", "the total norm of order ",
-                norm_type, " of the gradients of ", grads.size(), " parameters is ", total,
+  TRUSTML_CHECK(!error_if_nonfinite || std::isfinite(total), "clip_grad_norm_", "the total norm of order ", norm_type,
+                " of the gradients of ", grads.size(), " parameters is ", total,
                 ", so they cannot be clipped (pass error_if_nonfinite=false to scale them anyway)");
   const double factor = max_norm / (total + 1e-6);
   if (!(factor >= 1)) {  // also a NaN factor, which PyTorch applies too

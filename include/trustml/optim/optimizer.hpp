@@ -27,8 +27,8 @@
 #include "trustml/autograd/node.hpp"
 #include "trustml/core/config.hpp"
 #include "trustml/core/shape.hpp"
-#include "trustml/core/tensor.hpp"
-#include "trustml/kernels/cpu/loops.hpp"
+#include "trustml/kernels/api.hpp"
+#include "trustml/tensor/tensor.hpp"
 
 namespace trustml::optim {
 
@@ -182,8 +182,8 @@ class Optimizer {
                     " and weight_decay ", group.weight_decay, "; both must be >= 0 (add groups with add_param_group)");
       for (std::size_t i = 0; i < group.params.size(); ++i) {
         const Tensor<T, D> grad = group.params[i].grad();
-        TRUSTML_CHECK(!grad.defined() || grad.shape() == group.params[i].shape(), name_.c_str(), "group ", g,
-                      " param ", i, ": gradient shape ", grad.shape(), " differs from the parameter's shape ",
+        TRUSTML_CHECK(!grad.defined() || grad.shape() == group.params[i].shape(), name_.c_str(), "group ", g, " param ",
+                      i, ": gradient shape ", grad.shape(), " differs from the parameter's shape ",
                       group.params[i].shape());
       }
     }
@@ -296,16 +296,14 @@ class Optimizer {
   }
 
  protected:
-  Optimizer(std::string name, double default_lr, double default_weight_decay,
-            OptionMap default_options)
+  Optimizer(std::string name, double default_lr, double default_weight_decay, OptionMap default_options)
       : name_(std::move(name)),
         default_lr_(default_lr),
         default_weight_decay_(default_weight_decay),
         default_options_(std::move(default_options)) {}
 
   // Applies one update to `param` in place. state.step already counts this update.
-  virtual void update(const Group& group, const Tensor<T, D>& param, const Tensor<T, D>& grad,
-                      ParamState& state) = 0;
+  virtual void update(const Group& group, const Tensor<T, D>& param, const Tensor<T, D>& grad, ParamState& state) = 0;
   // Checks a group's options (add_param_group has resolved them); throws naming group `g`.
   virtual void validate_options(const Group& group, std::size_t g) const = 0;
   // Every buffer name this optimizer may keep, and those a parameter of `group` has once updated.

@@ -99,8 +99,8 @@ class SGD final : public Optimizer<T, D> {
     TRUSTML_CHECK(momentum >= 0, "SGD", "group ", g, ": momentum must be >= 0, got ", momentum);
     TRUSTML_CHECK(dampening == dampening, "SGD", "group ", g, ": dampening is NaN");
     TRUSTML_CHECK(!nesterov_ || (momentum > 0 && dampening == 0), "SGD", "group ", g,
-                  ": Nesterov momentum needs momentum > 0 and dampening 0, got momentum ", momentum,
-                  " and dampening ", dampening);
+                  ": Nesterov momentum needs momentum > 0 and dampening 0, got momentum ", momentum, " and dampening ",
+                  dampening);
   }
 
   std::set<std::string> buffer_names() const override { return {"momentum_buffer"}; }

@@ -1,6 +1,6 @@
 // trustml/pruning/grasp.hpp: GraSP pruning scores, zeroth-order (ZO-GraSP, DeepZero) and
-// first-order (autograd), and the layer-wise pruning ratios they give (spec
-// ../shared/specs/deepzero-zo.md sections 5.1-5.2 and 14, check 8).
+// first-order (autograd), and the layer-wise pruning ratios they give (DeepZero, arXiv:2310.02025,
+// section 4; GraSP: Wang, Zhang and Grosse, ICLR 2020, arXiv:2002.07376; docs/papers.md).
 //
 //   auto loss = [&] { return double(cross_entropy(model(x), y).item()); };  // 25 samples per class
 //   auto ratios = pruning::zo_grasp_layer_ratios(model, loss, /*sparsity=*/0.9, {.queries = 192});
@@ -15,7 +15,7 @@
 //      -> (1/q) sum_j u_j u_j' H g  as mu -> 0   (a directional second difference)
 //   S  = -theta (.) Hg
 //
-// Unlike the released DeepZero code (spec 5.2) both RGE calls use the SAME directions u_j (one
+// Unlike the released DeepZero code (OPTML-Group/DeepZero) both RGE calls use the SAME directions u_j (one
 // RandomZO, same seed, same step), the score multiplies the original theta, and the weights are
 // restored bit-exactly (their saved values are written back). Only Conv2d and Linear weights are
 // perturbed and scored, as GraSP does: g and Hg live in that subspace (biases and normalization
@@ -46,10 +46,10 @@
 namespace trustml::pruning {
 
 struct ZoGraspOptions {
-  double mu = 5e-3;             // finite-difference step of both RGE calls and of the displacement mu g
-  std::int64_t queries = 192;   // q per RGE call (2q + 2 loss evaluations in all)
-  std::uint64_t seed = 0;       // RandomZO seed of the directions
-  bool signed_rule = false;     // zo_grasp_layer_ratios: GraSP's signed rule instead of |score|
+  double mu = 5e-3;            // finite-difference step of both RGE calls and of the displacement mu g
+  std::int64_t queries = 192;  // q per RGE call (2q + 2 loss evaluations in all)
+  std::uint64_t seed = 0;      // RandomZO seed of the directions
+  bool signed_rule = false;    // zo_grasp_layer_ratios: GraSP's signed rule instead of |score|
 };
 
 // Scores and the quantities behind them, one tensor per entry of model.parameters() (undefined for
@@ -155,7 +155,7 @@ GraspResult<T, D> zo_grasp(nn::Module<T, D>& model, const std::function<double()
   std::vector<Tensor<T, D>> weights;
   for (auto i : positions) weights.push_back(params[i]);
   detail::ParameterGuard<T, D> guard(weights);
-  estimators::detail::CommonRandomNumbers<T, D> common(model);
+  estimators::CommonRandomNumbers<T, D> common(model);
   const std::function<double()> query = [&] {
     common.rewind();
     return loss();
@@ -164,7 +164,7 @@ GraspResult<T, D> zo_grasp(nn::Module<T, D>& model, const std::function<double()
   std::int64_t queries = 0;
   auto estimate = [&] {  // RGE at the current weights, returned instead of left in grad()
     for (auto& w : weights) w.zero_grad();
-    queries += rge.estimate(weights, query, kZoGraspStep).queries;
+    queries += rge.estimate(weights, query, {.step = kZoGraspStep}).queries;
     std::vector<Tensor<T, D>> g;
     for (auto& w : weights) g.push_back(w.grad());
     return g;
@@ -206,7 +206,7 @@ GraspResult<T, D> fo_grasp(nn::Module<T, D>& model, const std::type_identity_t<s
   const auto params = model.parameters();
   std::vector<Tensor<T, D>> weights;
   for (auto i : positions) weights.push_back(params[i]);
-  estimators::detail::CommonRandomNumbers<T, D> common(model);  // freezes BatchNorm statistics
+  estimators::CommonRandomNumbers<T, D> common(model);  // freezes BatchNorm statistics
   EnableGradGuard enable_grad;
   const Tensor<T, D> l = loss();
   TRUSTML_CHECK(l.defined() && l.numel() == 1 && l.requires_grad(), op,

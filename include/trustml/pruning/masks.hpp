@@ -1,11 +1,13 @@
 // trustml/pruning/masks.hpp: layer-wise random gradient masks, DeepZero's "sparse gradient, dense
-// model" (spec ../shared/specs/deepzero-zo.md sections 5.3 and 14, check 7).
+// model" (Chen et al., "DeepZero: Scaling up zeroth-order optimization for deep model training",
+// ICLR 2024, arXiv:2310.02025, section 4; docs/papers.md).
 //
 //   auto ratios = pruning::uniform_ratios(model, 0.9);      // or layer_ratios_from_scores (grasp.hpp)
 //   pruning::MaskSchedule schedule(ratios, /*seed=*/1, /*interval=*/5);
 //   for (int epoch = 1; epoch <= epochs; ++epoch) {
 //     if (schedule.refreshes_at(epoch)) masks = schedule.masks(model, epoch);
-//     ... cge.estimate(model, loss, &masks); optimizer.step(); ...   // every parameter moves
+//     ... estimator.estimate(ParameterProblem<float, Cpu>{model, x, loss, &masks}, {.step = t});
+//     optimizer.step(); ...                                      // every parameter moves
 //   }
 //
 // A layer-wise pruning ratio (LPR) p_l maps a Conv2d or Linear module, by its dotted name in
@@ -19,8 +21,8 @@
 //
 // and the global sparsity sum_l k_l / sum_l n_l (over Conv2d/Linear weights only) is within
 // (number of layers) / (2 sum_l n_l) of a uniform target. Masks are one tensor per entry of
-// model.parameters(), same order and shape, 1 = active and 0 = pruned: what CoordinateZO and
-// RandomZO take. MaskSchedule redraws them every K epochs (1-based epochs 1, 1 + K, 1 + 2K, ...),
+// model.parameters(), same order and shape, 1 = active and 0 = pruned: what every estimator's
+// ParameterProblem takes. MaskSchedule redraws them every K epochs (1-based epochs 1, 1 + K, 1 + 2K, ...),
 // with the seed mixed with the block index (epoch - 1) / K.
 #pragma once
 
@@ -143,8 +145,8 @@ template <class T, class D>
 double sparsity(const std::vector<Tensor<T, D>>& masks, nn::Module<T, D>& model) {
   constexpr const char* op = "pruning::sparsity";
   const auto params = model.parameters();
-  TRUSTML_CHECK(masks.size() == params.size(), op, "needs one mask per parameter, got ", masks.size(),
-                " masks for ", params.size(), " parameters");
+  TRUSTML_CHECK(masks.size() == params.size(), op, "needs one mask per parameter, got ", masks.size(), " masks for ",
+                params.size(), " parameters");
   std::int64_t total = 0, pruned = 0;
   for (auto& layer : prunable_layers(model)) {
     const auto& m = masks[layer.parameter];

@@ -14,25 +14,32 @@
 //              clean images: then no label is needed, Salman et al.'s "stability" objective)
 //   + mse_weight * mean (z - x)^2, which needs D only and always goes by backprop (with
 //              stability_weight = 0 it is the whole loss: the MSE denoiser, f never queried).
-// How the stability term reaches D's weights, by the gradient policy:
-//   Backprop           through f by reverse mode: f is a white box (first-order denoised smoothing);
-//   RandomZO / CoordinateZO   f a black box: the per-sample gradient at z is estimated from f's
-//              outputs (estimators/input_gradient.hpp), then carried back through D by reverse
-//              mode, dL/dtheta = (dz/dtheta)' g_z (ZO-AE-DS without its auto-encoder);
-//   OverWeights{estimator, masks}  f and the loss are one black box in D's weights: CoordinateZO
-//              or RandomZO estimate the gradient over D's (masked) weights directly (DeepZero's
-//              sparse CGE defense).
-// The noise of step s is a pure function of (seed, s), the same for every policy. Queries count
-// evaluations of f per training image.
+// How the stability term reaches D's weights, by the gradient policy, any estimators::Estimator:
+//   an estimator   through f: the per-sample gradient g_z of f's loss at z is the estimator's
+//              (estimators/input_gradient.hpp), then carried back through D by reverse mode,
+//              dL/dtheta = (dz/dtheta)' g_z. Backprop: f is a white box (first-order denoised
+//              smoothing); RandomZO / CoordinateZO: f is a black box (ZO-AE-DS without its
+//              auto-encoder);
+//   OverWeights{estimator, masks}  f and the loss are one black box in D's weights: the estimator
+//              estimates the gradient over D's (masked) weights directly (with CoordinateZO,
+//              DeepZero's sparse CGE defense).
+// The noise of step s is a pure function of (seed, s), the same for every policy, and s is the
+// estimator's step. Queries count evaluations of f per training image.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
+#include "trustml/autograd/engine.hpp"
+#include "trustml/core/config.hpp"
+#include "trustml/estimators/estimator.hpp"
 #include "trustml/estimators/input_gradient.hpp"
 #include "trustml/estimators/zeroth_order.hpp"
 #include "trustml/nn/module.hpp"
-#include "trustml/trustml.hpp"
+#include "trustml/ops/elementwise.hpp"
+#include "trustml/ops/nn.hpp"
+#include "trustml/ops/reduce.hpp"
 
 namespace trustml::smoothing {
 
@@ -43,11 +50,12 @@ struct DenoiserOptions {
   std::uint64_t seed = 0;
 };
 
-// A zeroth-order estimator applied to the denoiser's weights, with optional masks (one per
-// parameter, nonzero = estimated).
-template <class Estimator, class T, class D>
+// An estimator applied to the denoiser's weights, with optional masks (one per parameter,
+// nonzero = estimated).
+template <class E, class T, class D>
+requires estimators::Estimator<E, T, D>
 struct OverWeights {
-  Estimator estimator;
+  E estimator;
   const std::vector<Tensor<T, D>>* masks = nullptr;
 };
 
@@ -72,73 +80,64 @@ class DenoiserTraining {
                   " and ", options.stability_weight);
   }
 
-  // Adds the gradient of the loss on (images, targets) at step `step` to the denoiser's grad().
-  template <class Policy>
-  DenoiserStep gradient(const Tensor<T, D>& images, const Tensor<std::int64_t, D>& targets, const Policy& policy,
-                        std::uint64_t step) {
-    TRUSTML_CHECK(images.dim() >= 2 && targets.dim() == 1 && targets.size(0) == images.size(0) && images.size(0) > 0,
-                  "smoothing::DenoiserTraining", "needs images [N, ...] and targets [N], got ", images.shape(), " and ",
-                  targets.shape());
-    const auto noisy =
-        add(images,
-            scale(Tensor<T, D>::randn(images.shape(), options_.seed, step * static_cast<std::uint64_t>(images.numel())),
-                  T(options_.sigma)));
-    auto params = denoiser_.parameters();
-    DenoiserStep out;
+  // Adds the gradient of the loss on (images, targets) at step `step` to the denoiser's grad(), the
+  // stability term through f by `estimator`.
+  template <class E>
+  requires estimators::Estimator<E, T, D> DenoiserStep gradient(const Tensor<T, D>& images,
+                                                                const Tensor<std::int64_t, D>& targets,
+                                                                const E& estimator, std::uint64_t step) {
+    const auto noisy = noisy_images(images, targets, step);
+    if (options_.stability_weight == 0) return mse_only(noisy, images);
     autograd::GradModeGuard recording(true);
+    auto params = denoiser_.parameters();
     const T weight = T(options_.stability_weight);
-    if (options_.stability_weight == 0) {
-      auto total = scale(mse(denoiser_(noisy), images), T(options_.mse_weight));
-      out.loss = static_cast<double>(total.item());
-      accumulate(grad(std::vector{total}, params));
-      return out;
+    auto z = denoiser_(noisy);
+    auto total = scale(mse(z, images), T(options_.mse_weight));
+    // g_z of the mean stability loss, estimated from f, then through D.
+    Function loss_of = [&](const Tensor<T, D>& logits) {
+      return stability(logits, estimators::tile_rows(targets, logits.size(0)));
+    };
+    auto r = estimators::input_gradient(estimator, classifier_, loss_of, z.detach(), step);
+    DenoiserStep out;
+    out.queries = r.queries;
+    out.loss = static_cast<double>(add(scale(mean(r.loss), weight), total).item());
+    auto g_z = scale(r.grad, weight / T(images.size(0)));
+    auto from_z = grad(std::vector{z}, params, std::vector{g_z}, true);
+    if (options_.mse_weight > 0) {
+      auto from_mse = grad(std::vector{total}, params);
+      for (std::size_t i = 0; i < from_z.size(); ++i) from_z[i] = add(from_z[i], from_mse[i]);
     }
-    if constexpr (is_over_weights<Policy>::value) {
-      // A forward in training mode updates BatchNorm running statistics once per step, as the
-      // forward of a backprop step does (the estimator freezes them during its queries); the MSE
-      // term's gradient comes from it before the estimator moves the weights.
-      auto z = denoiser_(noisy);
-      if (options_.mse_weight > 0) {
-        auto mse_term = scale(mse(z, images), T(options_.mse_weight));
-        accumulate(grad(std::vector{mse_term}, params));
-        out.loss += static_cast<double>(mse_term.item());
-      }
-      auto loss = [&] {
-        NoGradGuard no_grad;
-        return static_cast<double>(scale(mean(stability(classifier_(denoiser_(noisy)), targets)), weight).item());
-      };
-      estimators::EstimateStats stats;
-      if constexpr (std::is_same_v<std::decay_t<decltype(policy.estimator)>, estimators::RandomZO>)
-        stats = policy.estimator.estimate(denoiser_, loss, step, policy.masks);
-      else
-        stats = policy.estimator.estimate(denoiser_, loss, policy.masks);
-      out.queries = stats.queries;
-      out.loss += stats.loss;
-    } else {
-      auto z = denoiser_(noisy);
-      auto total = scale(mse(z, images), T(options_.mse_weight));
-      if constexpr (std::is_same_v<Policy, estimators::Backprop>) {
-        total = add(total, scale(mean(stability(classifier_(z), targets)), weight));
-        out.queries = 1;
-        out.loss = static_cast<double>(total.item());
-        accumulate(grad(std::vector{total}, params));
-      } else {
-        // g_z of the mean stability loss, estimated from f's outputs only, then through D.
-        Function loss_of = [&](const Tensor<T, D>& logits) {
-          return stability(logits, estimators::tile_rows(targets, logits.size(0)));
-        };
-        auto r = estimators::input_gradient(policy, classifier_, loss_of, z.detach(), step);
-        out.queries = r.queries;
-        out.loss = static_cast<double>(add(scale(mean(r.loss), weight), total).item());
-        auto g_z = scale(r.grad, weight / T(images.size(0)));
-        auto from_z = grad(std::vector{z}, params, std::vector{g_z}, true);
-        if (options_.mse_weight > 0) {
-          auto from_mse = grad(std::vector{total}, params);
-          for (std::size_t i = 0; i < from_z.size(); ++i) from_z[i] = add(from_z[i], from_mse[i]);
-        }
-        accumulate(from_z);
-      }
+    accumulate(from_z);
+    return out;
+  }
+
+  // The same with the stability term's gradient over the denoiser's weights by policy.estimator.
+  template <class E>
+  DenoiserStep gradient(const Tensor<T, D>& images, const Tensor<std::int64_t, D>& targets,
+                        const OverWeights<E, T, D>& policy, std::uint64_t step) {
+    const auto noisy = noisy_images(images, targets, step);
+    if (options_.stability_weight == 0) return mse_only(noisy, images);
+    autograd::GradModeGuard recording(true);
+    DenoiserStep out;
+    // A forward in training mode updates BatchNorm running statistics once per step, as the
+    // forward of a backprop step does; the MSE term's gradient comes from it before the estimator
+    // moves the weights.
+    auto z = denoiser_(noisy);
+    if (options_.mse_weight > 0) {
+      auto mse_term = scale(mse(z, images), T(options_.mse_weight));
+      accumulate(grad(std::vector{mse_term}, denoiser_.parameters()));
+      out.loss += static_cast<double>(mse_term.item());
     }
+    // The statistics stay where that forward left them, whatever forwards the estimator runs.
+    estimators::CommonRandomNumbers<T, D> frozen_statistics(denoiser_);
+    const T weight = T(options_.stability_weight);
+    Function loss = [&](const Tensor<T, D>& denoised) {
+      return scale(mean(stability(classifier_(denoised), targets)), weight);
+    };
+    const auto stats = policy.estimator.estimate(
+        estimators::ParameterProblem<T, D>{denoiser_, noisy, loss, policy.masks}, {.step = step});
+    out.queries = stats.queries;
+    out.loss += stats.loss;
     return out;
   }
 
@@ -153,10 +152,23 @@ class DenoiserTraining {
   const DenoiserOptions& options() const { return options_; }
 
  private:
-  template <class P>
-  struct is_over_weights : std::false_type {};
-  template <class E>
-  struct is_over_weights<OverWeights<E, T, D>> : std::true_type {};
+  // x + delta, delta ~ N(0, sigma^2 I) drawn from (seed, step).
+  Tensor<T, D> noisy_images(const Tensor<T, D>& images, const Tensor<std::int64_t, D>& targets, std::uint64_t step) {
+    TRUSTML_CHECK(images.dim() >= 2 && targets.dim() == 1 && targets.size(0) == images.size(0) && images.size(0) > 0,
+                  "smoothing::DenoiserTraining", "needs images [N, ...] and targets [N], got ", images.shape(), " and ",
+                  targets.shape());
+    return add(images, scale(Tensor<T, D>::randn(images.shape(), options_.seed,
+                                                 step * static_cast<std::uint64_t>(images.numel())),
+                             T(options_.sigma)));
+  }
+
+  // The MSE denoiser (stability_weight = 0): f is never queried.
+  DenoiserStep mse_only(const Tensor<T, D>& noisy, const Tensor<T, D>& images) {
+    autograd::GradModeGuard recording(true);
+    auto total = scale(mse(denoiser_(noisy), images), T(options_.mse_weight));
+    accumulate(grad(std::vector{total}, denoiser_.parameters()));
+    return {.loss = static_cast<double>(total.item())};
+  }
 
   // Per-sample cross-entropy of logits against the targets.
   static Tensor<T, D> stability(const Tensor<T, D>& logits, const Tensor<std::int64_t, D>& targets) {
@@ -167,7 +179,7 @@ class DenoiserTraining {
   }
   void accumulate(const std::vector<Tensor<T, D>>& grads) {
     auto params = denoiser_.parameters();
-    for (std::size_t i = 0; i < params.size(); ++i) estimators::detail::accumulate_grad(params[i], grads[i]);
+    for (std::size_t i = 0; i < params.size(); ++i) estimators::accumulate_grad(params[i], grads[i]);
   }
 
   nn::Module<T, D>& denoiser_;

@@ -1,6 +1,6 @@
 // trustml/smoothing/smooth.hpp: randomized smoothing with Gaussian noise (Cohen, Rosenfeld and Kolter,
-// "Certified adversarial robustness via randomized smoothing", ICML 2019; spec
-// ../shared/specs/robustness-anchors.md section 3). The smoothed classifier g(x) is the class the base
+// "Certified adversarial robustness via randomized smoothing", ICML 2019, arXiv:1902.02918; see
+// docs/papers.md). The smoothed classifier g(x) is the class the base
 // classifier f returns most often on x + N(0, sigma^2 I); CERTIFY gives an L2 radius within which g
 // provably does not change, except with probability alpha over the sampling.
 //
@@ -44,9 +44,9 @@ namespace trustml::smoothing {
 inline constexpr std::int64_t abstain = -1;
 
 struct SmoothingOptions {
-  double sigma = 0.25;             // noise standard deviation, in the units of the input
-  std::int64_t batch_size = 400;   // noisy copies per base-classifier call
-  std::uint64_t seed = 0;          // with the input index, determines every noise draw
+  double sigma = 0.25;            // noise standard deviation, in the units of the input
+  std::int64_t batch_size = 400;  // noisy copies per base-classifier call
+  std::uint64_t seed = 0;         // with the input index, determines every noise draw
 };
 
 struct Prediction {
@@ -178,7 +178,8 @@ class GaussianSmoothing {
     TRUSTML_CHECK(n0 <= n, op, "n0 (", n0, ") must not exceed n (", n, ")");
     detail::check_alpha(op, alpha);
     const auto selection = sample_counts(x, n0, index, Phase::selection);
-    const auto guess = static_cast<std::int64_t>(std::max_element(selection.begin(), selection.end()) - selection.begin());
+    const auto guess =
+        static_cast<std::int64_t>(std::max_element(selection.begin(), selection.end()) - selection.begin());
     const auto estimation = sample_counts(x, n, index, Phase::estimation);
     return certify_from_counts(guess, estimation[static_cast<std::size_t>(guess)], n, alpha, options_.sigma);
   }
@@ -196,7 +197,8 @@ class GaussianSmoothing {
     Shape one = batch;
     one.dims[0] = 1;
     // Element j of draw k is element k * numel + j of the stream, whatever the batch boundaries.
-    const auto noise = TensorT::randn(batch, key, static_cast<std::uint64_t>(first) * static_cast<std::uint64_t>(x.numel()));
+    const auto noise =
+        TensorT::randn(batch, key, static_cast<std::uint64_t>(first) * static_cast<std::uint64_t>(x.numel()));
     return add(reshape(x, one), scale(noise, static_cast<T>(options_.sigma)));
   }
 
@@ -215,8 +217,8 @@ class GaussianSmoothing {
 
   static void check_input(const char* op, const TensorT& x) {
     TRUSTML_CHECK(x.defined() && x.numel() > 0, op, "needs a non-empty input");
-    TRUSTML_CHECK(x.dim() < kMaxRank, op, "the input has rank ", x.dim(), "; with the batch dimension it must fit rank ",
-                  kMaxRank);
+    TRUSTML_CHECK(x.dim() < kMaxRank, op, "the input has rank ", x.dim(),
+                  "; with the batch dimension it must fit rank ", kMaxRank);
   }
 
   Classifier base_;

@@ -1,7 +1,7 @@
 // trustml/smoothing/statistics.hpp: the statistics of randomized smoothing in double precision,
 // without external dependencies: the normal CDF and quantile, the regularized incomplete beta
 // function and its inverse, one-sided Clopper-Pearson bounds, the two-sided binomial test against
-// p = 1/2 and the certified radius (spec ../shared/specs/robustness-anchors.md section 3).
+// p = 1/2 and the certified radius of Cohen et al., arXiv:1902.02918 (docs/papers.md).
 //
 //   using namespace trustml::smoothing;
 //   double p = clopper_pearson_lower(99000, 100000, 0.001);  // 0.988989: P(Bin(n, p) >= 99000) = 0.001
@@ -36,14 +36,13 @@ inline double normal_quantile(double p) {
   // lose the digits of 1 - p near 1.
   if (p > 0.5) return -normal_quantile(1.0 - p);
   // Acklam's rational approximation (relative error 1.15e-9), central region and lower tail.
-  constexpr double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+  constexpr double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
                           1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
-  constexpr double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-                          6.680131188771972e+01, -1.328068155288572e+01};
+  constexpr double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01,
+                          -1.328068155288572e+01};
   constexpr double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
                           -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
-  constexpr double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
-                          3.754408661907416e+00};
+  constexpr double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00};
   double x;
   if (p < 0.02425) {
     const double q = std::sqrt(-2 * std::log(p));
@@ -110,8 +109,8 @@ inline double beta_continued_fraction(double x, double a, double b) {
     h *= del;
     if (std::abs(del - 1) <= eps) return h;
   }
-  TRUSTML_CHECK(false, "smoothing::regularized_incomplete_beta", "the continued fraction did not converge for x = ",
-                x, ", a = ", a, ", b = ", b);
+  TRUSTML_CHECK(false, "smoothing::regularized_incomplete_beta", "the continued fraction did not converge for x = ", x,
+                ", a = ", a, ", b = ", b);
   return h;
 }
 

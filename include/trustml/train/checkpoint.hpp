@@ -22,8 +22,8 @@
 namespace trustml::train {
 
 struct Progress {
-  std::int64_t epoch = 0;  // epochs completed
-  std::int64_t step = 0;   // optimizer steps taken
+  std::int64_t epoch = 0;                    // epochs completed
+  std::int64_t step = 0;                     // optimizer steps taken
   std::map<std::string, std::string> notes;  // anything else worth keeping (best accuracy, ...)
 };
 
@@ -52,16 +52,15 @@ Progress load_checkpoint(const std::filesystem::path& path, nn::Module<T, D>& mo
                   "' in the metadata: not a trustml checkpoint");
     return it->second;
   };
-  TRUSTML_CHECK(field("format") == kCheckpointFormat, "train::load_checkpoint", where, ": format '",
-                field("format"), "', expected '", kCheckpointFormat, "'");
+  TRUSTML_CHECK(field("format") == kCheckpointFormat, "train::load_checkpoint", where, ": format '", field("format"),
+                "', expected '", kCheckpointFormat, "'");
   auto number = [&](const std::string& key) {
     const std::string& text = field(key);
     std::size_t used = 0;
     std::int64_t value = -1;
     try {
       value = std::stoll(text, &used);
-    } catch (const std::exception&) {
-    }
+    } catch (const std::exception&) {}
     TRUSTML_CHECK(used == text.size() && value >= 0, "train::load_checkpoint", where, ": metadata '", key, "' = '",
                   text, "' is not a count");
     return value;

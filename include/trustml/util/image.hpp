@@ -15,7 +15,6 @@
 // there: link libstb (the trustml::data target does) and do not define STB_IMAGE_WRITE_IMPLEMENTATION.
 #pragma once
 
-
 #if __has_include(<stb/stb_image_write.h>)
 #include <stb/stb_image_write.h>
 #else
@@ -34,8 +33,8 @@
 #include <vector>
 
 #include "trustml/core/config.hpp"
-#include "trustml/core/tensor.hpp"
 #include "trustml/io/atomic_file.hpp"
+#include "trustml/tensor/tensor.hpp"
 #include "trustml/util/bitmap_font.hpp"
 
 namespace trustml::util {
@@ -49,12 +48,12 @@ inline constexpr Rgb kWrongRed{230, 0, 0};
 
 struct ImageGridOptions {
   std::int64_t columns = 8;
-  int scale = 1;                            // each image pixel becomes a scale x scale square
-  int padding = 2;                          // background pixels around every cell
-  std::vector<std::string> captions{};      // none, or one per image, drawn under it
-  int text_scale = 1;                       // each font pixel becomes a text_scale square
+  int scale = 1;                              // each image pixel becomes a scale x scale square
+  int padding = 2;                            // background pixels around every cell
+  std::vector<std::string> captions{};        // none, or one per image, drawn under it
+  int text_scale = 1;                         // each font pixel becomes a text_scale square
   std::vector<std::optional<Rgb>> borders{};  // none, or one per image (nullopt: no border for it)
-  int border_width = 2;                     // used when borders are given
+  int border_width = 2;                       // used when borders are given
   Rgb background{0, 0, 0};
   Rgb text_color{255, 255, 255};
 };
@@ -140,7 +139,8 @@ inline void write_png(const std::string& path, const Tensor<float>& image, int s
 
 // Writes images [N, C, H, W] (C = 1 or 3) or [N, H, W] as a grid of `columns` columns, row by row,
 // with an optional caption under each image and an optional colored border around it.
-inline void write_image_grid(const std::string& path, const Tensor<float>& images, const ImageGridOptions& options = {}) {
+inline void write_image_grid(const std::string& path, const Tensor<float>& images,
+                             const ImageGridOptions& options = {}) {
   const char* op = "write_image_grid";
   TRUSTML_CHECK(images.defined() && (images.dim() == 3 || images.dim() == 4), op, path,
                 ": needs images [N, C, H, W] or [N, H, W], got ", images.defined() ? "shape " : "an undefined tensor",
@@ -152,8 +152,8 @@ inline void write_image_grid(const std::string& path, const Tensor<float>& image
   TRUSTML_CHECK(options.columns >= 1 && options.scale >= 1 && options.text_scale >= 1 && options.padding >= 0 &&
                     options.border_width >= 0,
                 op, path, ": columns, scale and text_scale must be >= 1 and padding, border_width >= 0");
-  TRUSTML_CHECK(options.captions.empty() || static_cast<std::int64_t>(options.captions.size()) == n, op, path,
-                ": ", options.captions.size(), " captions for ", n, " images");
+  TRUSTML_CHECK(options.captions.empty() || static_cast<std::int64_t>(options.captions.size()) == n, op, path, ": ",
+                options.captions.size(), " captions for ", n, " images");
   TRUSTML_CHECK(options.borders.empty() || static_cast<std::int64_t>(options.borders.size()) == n, op, path, ": ",
                 options.borders.size(), " border colors for ", n, " images");
 

@@ -35,19 +35,19 @@
 namespace trustml::util {
 
 struct PlotSeries {
-  std::string name{};        // shown in the legend; a series without a name is not listed there
+  std::string name{};            // shown in the legend; a series without a name is not listed there
   std::vector<double> x{}, y{};  // the points, drawn in this order; x.size() == y.size() >= 1, all finite
 };
 
 struct LinePlotOptions {
   std::string title{}, x_label{}, y_label{};
-  int width = 640, height = 420;       // pixels, at least 200 x 150
+  int width = 640, height = 420;           // pixels, at least 200 x 150
   std::optional<double> y_min{}, y_max{};  // default: the data's range with a 5% margin
-  bool markers = true;                 // a 5x5 square at every data point
+  bool markers = true;                     // a 5x5 square at every data point
 };
 
 // Series colors, in order (the Tableau 10 palette).
-inline constexpr Rgb kPlotPalette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},   {214, 39, 40},
+inline constexpr Rgb kPlotPalette[] = {{31, 119, 180},  {255, 127, 14}, {44, 160, 44},   {214, 39, 40},
                                        {148, 103, 189}, {140, 86, 75},  {227, 119, 194}, {127, 127, 127},
                                        {188, 189, 34},  {23, 190, 207}};
 
@@ -154,8 +154,8 @@ inline void write_line_plot(const std::string& path, const std::vector<PlotSerie
                   " y values; needs the same number, at least 1");
     for (std::size_t i = 0; i < line.x.size(); ++i) {
       const double x = line.x[i], y = line.y[i];
-      TRUSTML_CHECK(std::isfinite(x) && std::isfinite(y), op, path, ": series ", s, " (\"", line.name, "\") point ",
-                    i, " is (", x, ", ", y, "); values must be finite");
+      TRUSTML_CHECK(std::isfinite(x) && std::isfinite(y), op, path, ": series ", s, " (\"", line.name, "\") point ", i,
+                    " is (", x, ", ", y, "); values must be finite");
       x_lo = std::min(x_lo, x), x_hi = std::max(x_hi, x), y_lo = std::min(y_lo, y), y_hi = std::max(y_hi, y);
       x_integral = x_integral && x == std::floor(x), y_integral = y_integral && y == std::floor(y);
     }
@@ -170,8 +170,8 @@ inline void write_line_plot(const std::string& path, const std::vector<PlotSerie
   TRUSTML_CHECK(std::isfinite(ya) && std::isfinite(yb) && ya < yb, op, path, ": y_min (", ya,
                 ") must be less than y_max (", yb, ")",
                 options.y_min && options.y_max ? "" : "; a bound not given comes from the data");
-  TRUSTML_CHECK(std::isfinite(xb - xa) && std::isfinite(yb - ya), op, path, ": the data spans x in [", x_lo, ", ",
-                x_hi, "] and y in [", y_lo, ", ", y_hi, "], too wide a range to plot");
+  TRUSTML_CHECK(std::isfinite(xb - xa) && std::isfinite(yb - ya), op, path, ": the data spans x in [", x_lo, ", ", x_hi,
+                "] and y in [", y_lo, ", ", y_hi, "], too wide a range to plot");
   const auto x_ticks = detail::nice_ticks(xa, xb, x_integral && xb - xa >= 4);
   const auto y_ticks = detail::nice_ticks(ya, yb, y_integral && yb - ya >= 4);
 

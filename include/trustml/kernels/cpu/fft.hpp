@@ -6,7 +6,9 @@
 //     convention): forward uses exp(-2 pi i jk / n), inverse exp(+2 pi i jk / n).
 //   cpu::masked_round_trip(slice, n0, n1, weights, columns)   (CPU only)
 //     slice <- F^H diag(w) F slice on one slice, skipping the columns where w is zero: the k-space
-//     part of MRI's normal operator A^H A (mri/sense.hpp).
+//     part of MRI's normal operator A^H A (kernels/cpu/sense.hpp).
+//   Kernels<Cpu>::roll2(src, out, rows, n0, n1, h0, h1, scale)   (optional entry, kernels/api.hpp)
+//     the cyclic shifts of fft2c (ops/fft.hpp) on contiguous data, a row at a time.
 //
 // The primary template only fires a static_assert, as Kernels<D> does, so that a device gets an FFT
 // by specializing Fft<D> (cuFFT for Cuda) and never falls back to the CPU silently.
@@ -147,8 +149,7 @@ void fft_lines(std::complex<R>* p, int lines, int n, bool inverse, bool aligned)
 
 // Block buf[k][i] = slice[i][columns[k]] for k < count (a transpose of `count` columns).
 template <class R>
-void gather_columns(const std::complex<R>* slice, int n0, int n1, const int* columns, int count,
-                    std::complex<R>* buf) {
+void gather_columns(const std::complex<R>* slice, int n0, int n1, const int* columns, int count, std::complex<R>* buf) {
   for (int i = 0; i < n0; ++i) {
     const std::complex<R>* row = slice + static_cast<std::int64_t>(i) * n1;
     for (int k = 0; k < count; ++k) buf[static_cast<std::int64_t>(k) * n0 + i] = row[columns[k]];
@@ -222,6 +223,22 @@ bool fft_batch_aligned(std::complex<R>* p, std::int64_t slice, std::int64_t batc
   return Fftw<R>::alignment_of(q) == 0 && (batch == 1 || Fftw<R>::alignment_of(q + slice) == 0);
 }
 }  // namespace cpu
+
+// A row per call (one division per row, not two per element, as the element-wise gather fft2c
+// falls back to needs), each row two contiguous runs.
+template <class V, class R>
+void Kernels<Cpu>::roll2(const V* src, V* out, std::int64_t rows, std::int64_t n0, std::int64_t n1, std::int64_t h0,
+                         std::int64_t h1, R scale) {
+  cpu::parallel_for(rows, n1 * 2, [&](std::int64_t row) {
+    const std::int64_t batch = row / n0, i = row - batch * n0;
+    const std::int64_t k = i + h0 >= n0 ? i + h0 - n0 : i + h0;
+    const V* s = src + (batch * n0 + k) * n1;
+    V* o = out + row * n1;
+    const std::int64_t split = n1 - h1;  // out[j] = s[j + h1] for j < split, s[j + h1 - n1] after
+    for (std::int64_t j = 0; j < split; ++j) o[j] = s[j + h1] * scale;
+    for (std::int64_t j = split; j < n1; ++j) o[j] = s[j + h1 - n1] * scale;
+  });
+}
 
 template <>
 struct Fft<Cpu> {

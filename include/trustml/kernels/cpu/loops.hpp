@@ -1,24 +1,23 @@
-// trustml/kernels/cpu/loops.hpp: Kernels<Cpu>: elementwise map, reduction, for_each and GEMM.
+// trustml/kernels/cpu/loops.hpp: Kernels<Cpu>: elementwise map, reduction, for_each and host tasks
+// (GEMM in gemm.hpp; the optional fused entries in fft.hpp, cg.hpp and sense.hpp).
 //
 // Loops run in parallel with OpenMP when the work is large enough to pay for the threads; small
 // tensors (the zeroth-order and smoothing regime) stay on the calling thread. GEMM goes to Eigen
 // (which uses OpenMP itself), or to a CBLAS when TRUSTML_USE_BLAS is defined.
 #pragma once
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <array>
 #include <complex>
 #include <cstdint>
+#include <exception>
+#include <mutex>
 #include <tuple>
 #include <type_traits>
+#include <vector>
 
 #include "trustml/device/cpu.hpp"
 #include "trustml/kernels/api.hpp"
-
-#if defined(TRUSTML_USE_BLAS)
-#include <cblas.h>
-#endif
 
 namespace trustml::kernels {
 
@@ -37,15 +36,6 @@ void parallel_for(std::int64_t n, std::int64_t work_per_item, F&& f) {
 #endif
   (void)work_per_item;
   for (std::int64_t i = 0; i < n; ++i) f(i);
-}
-
-inline bool is_contiguous(const Shape& shape, const Strides& strides) {
-  std::int64_t step = 1;
-  for (int i = shape.rank - 1; i >= 0; --i) {
-    if (shape.dims[i] != 1 && strides.dims[i] != step) return false;
-    step *= shape.dims[i];
-  }
-  return true;
 }
 
 // Merges adjacent dims that every operand walks as one (stride[d] == stride[d + 1] * size[d + 1],
@@ -100,14 +90,13 @@ struct Kernels<Cpu> {
     Shape shape = full_shape;
     Strides out_strides = contiguous_strides(shape);
     cpu::coalesce_dims(shape, std::array<Strides*, sizeof...(In) + 1>{&out_strides, &in.strides...});
-    if ((cpu::is_contiguous(shape, in.strides) && ...)) {
+    if ((is_contiguous(shape, in.strides) && ...)) {
       auto body = [&](std::int64_t lo, std::int64_t hi) {
         for (std::int64_t i = lo; i < hi; ++i) out[i] = f(in.ptr[i]...);
       };
       const std::int64_t chunks = n >= cpu::kParallelGrain ? (n + 4095) / 4096 : 1;
-      cpu::parallel_for(chunks, cpu::kParallelGrain, [&](std::int64_t c) {
-        body(c * n / chunks, (c + 1) * n / chunks);
-      });
+      cpu::parallel_for(chunks, cpu::kParallelGrain,
+                        [&](std::int64_t c) { body(c * n / chunks, (c + 1) * n / chunks); });
       return;
     }
     const std::int64_t inner = shape.rank ? shape.dims[shape.rank - 1] : 1;
@@ -184,59 +173,49 @@ struct Kernels<Cpu> {
     cpu::parallel_for(n, work_per_item, f);
   }
 
-  template <class T>
-  static void gemm(const GemmArgs<T>& g) {
-#if defined(TRUSTML_USE_BLAS)
-    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-      const auto ta = g.trans_a ? CblasTrans : CblasNoTrans, tb = g.trans_b ? CblasTrans : CblasNoTrans;
-      auto one = [&](std::int64_t b) {
-        if constexpr (std::is_same_v<T, float>)
-          cblas_sgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, g.alpha, g.a + b * g.stride_a, g.lda,
-                      g.b + b * g.stride_b, g.ldb, g.beta, g.c + b * g.stride_c, g.ldc);
-        else
-          cblas_dgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, g.alpha, g.a + b * g.stride_a, g.lda,
-                      g.b + b * g.stride_b, g.ldb, g.beta, g.c + b * g.stride_c, g.ldc);
-      };
-      // As in eigen_gemm: products too small for the BLAS to split run one per thread (inside a
-      // parallel region OpenBLAS's OpenMP build runs single-threaded).
-      if (g.batch > 1 && g.m * g.n * g.k < kSmallGemm) cpu::parallel_for(g.batch, g.m * g.n * g.k, one);
-      else for (std::int64_t b = 0; b < g.batch; ++b) one(b);
-    } else  // complex: Eigen (only the instantiations a BLAS build still needs are compiled)
-#endif
-    {
-      eigen_gemm(g);
-    }
+  // Host tasks that launch kernels of their own share out the OpenMP threads in one parallel region,
+  // each task's kernels running on its thread (loops inside do not fork again, and OpenBLAS's OpenMP
+  // build runs single-threaded inside a region): a region per kernel of every task costs more in
+  // thread wake-ups than small kernels take. An exception must not leave the region: the first one
+  // (a failed allocation) is rethrown after it.
+  template <class F>
+  static void for_each_task(std::int64_t n, std::int64_t work_per_task, F&& f) {
+    std::exception_ptr error;
+    std::mutex error_mutex;
+    cpu::parallel_for(n, work_per_task, [&](std::int64_t i) {
+      try {
+        f(i);
+      } catch (...) {
+        const std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
+    });
+    if (error) std::rethrow_exception(error);
   }
 
- private:
+  // Defined in kernels/cpu/gemm.hpp (Eigen, or a CBLAS), which ops/common.hpp includes: the
+  // elementwise loops above are all a Tensor needs, and they need no Eigen.
   template <class T>
-  static void eigen_gemm(const GemmArgs<T>& g) {
-    using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-    using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
-    using Stride = Eigen::OuterStride<>;
-    // Small batched products run one per thread; large ones let Eigen parallelize each product.
-    const bool small = g.m * g.n * g.k < kSmallGemm;
-    auto one = [&](std::int64_t b) {
-      Eigen::Map<Mat, 0, Stride> c(g.c + b * g.stride_c, g.m, g.n, Stride(g.ldc));
-      // One product form for every beta: half the Eigen instantiations, which dominate compile time.
-      if (g.beta == T(0)) c.setZero();
-      else if (g.beta != T(1)) c *= g.beta;
-      auto product = [&](const auto& a, const auto& bm) { c.noalias() += g.alpha * (a * bm); };
-      auto with_b = [&](const auto& a) {
-        if (g.trans_b)
-          product(a, Eigen::Map<const ColMat, 0, Stride>(g.b + b * g.stride_b, g.k, g.n, Stride(g.ldb)));
-        else
-          product(a, Eigen::Map<const Mat, 0, Stride>(g.b + b * g.stride_b, g.k, g.n, Stride(g.ldb)));
-      };
-      if (g.trans_a) with_b(Eigen::Map<const ColMat, 0, Stride>(g.a + b * g.stride_a, g.m, g.k, Stride(g.lda)));
-      else with_b(Eigen::Map<const Mat, 0, Stride>(g.a + b * g.stride_a, g.m, g.k, Stride(g.lda)));
-    };
-    if (small && g.batch > 1) {
-      cpu::parallel_for(g.batch, g.m * g.n * g.k, one);
-    } else {
-      for (std::int64_t b = 0; b < g.batch; ++b) one(b);
-    }
-  }
+  static void gemm(const GemmArgs<T>& g);
+
+  // The optional entries of kernels/api.hpp, each defined in the header of the op family that uses
+  // it (which that op's header includes), so that a Tensor needs neither FFTW nor their code.
+  // kernels/cpu/fft.hpp:
+  template <class V, class R>
+  static void roll2(const V* src, V* out, std::int64_t rows, std::int64_t n0, std::int64_t n1, std::int64_t h0,
+                    std::int64_t h1, R scale);
+  // kernels/cpu/cg.hpp:
+  template <class V>
+  static std::vector<double> cg_curvature(std::int64_t systems, std::int64_t n, const V* p, const V* q,
+                                          const double* lambda);
+  template <class V>
+  static std::vector<double> cg_update(std::int64_t systems, std::int64_t n, const double* alpha, const double* lambda,
+                                       const V* x, const V* r, const V* p, const V* q, V* x_next, V* r_next);
+  template <class V>
+  static void cg_direction(std::int64_t systems, std::int64_t n, const double* beta, const V* r, const V* p, V* p_next);
+  // kernels/cpu/sense.hpp:
+  template <class V>
+  static void sense_normal(const SenseNormalArgs<V>& a);
 };
 
 }  // namespace trustml::kernels

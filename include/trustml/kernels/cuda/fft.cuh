@@ -97,8 +97,7 @@ class CufftPlans {
 template <>
 struct Fft<Cuda> {
   template <class R>
-  static void fft2(::cuda::std::complex<R>* data, std::int64_t batch, std::int64_t n0, std::int64_t n1,
-                   bool inverse) {
+  static void fft2(::cuda::std::complex<R>* data, std::int64_t batch, std::int64_t n0, std::int64_t n1, bool inverse) {
     static_assert(std::is_same_v<R, float> || std::is_same_v<R, double>, "cuFFT transforms float and double");
     if (batch == 0 || n0 == 0 || n1 == 0) return;
     TRUSTML_CHECK(n0 <= INT_MAX && n1 <= INT_MAX && batch <= INT_MAX, "fft2", "a batch of ", batch, " transforms of ",
@@ -106,8 +105,8 @@ struct Fft<Cuda> {
     constexpr bool single = std::is_same_v<R, float>;
     auto& plans = gpu::CufftPlans::instance();
     std::lock_guard<std::mutex> lock(plans.mutex());
-    const cufftHandle plan = plans.get({static_cast<int>(n0), static_cast<int>(n1), static_cast<int>(batch),
-                                        single ? CUFFT_C2C : CUFFT_Z2Z});
+    const cufftHandle plan = plans.get(
+        {static_cast<int>(n0), static_cast<int>(n1), static_cast<int>(batch), single ? CUFFT_C2C : CUFFT_Z2Z});
     gpu::cufft_check(cufftSetStream(plan, Cuda::stream()), "cufftSetStream");
     const int direction = inverse ? CUFFT_INVERSE : CUFFT_FORWARD;
     // cuda::std::complex<R> has the layout of cufftComplex / cufftDoubleComplex (R[2]).

@@ -24,6 +24,10 @@
 
 #include <cublas_v2.h>
 
+#include <thrust/for_each.h>
+#include <thrust/iterator/counting_iterator.h>
+#include <thrust/system/cuda/execution_policy.h>
+#include <thrust/system_error.h>
 #include <climits>
 #include <concepts>
 #include <cstddef>
@@ -31,10 +35,6 @@
 #include <cub/block/block_reduce.cuh>
 #include <cuda/std/complex>
 #include <cuda/std/tuple>
-#include <thrust/for_each.h>
-#include <thrust/iterator/counting_iterator.h>
-#include <thrust/system/cuda/execution_policy.h>
-#include <thrust/system_error.h>
 #include <type_traits>
 #include <utility>
 
@@ -117,8 +117,7 @@ template <class F>
 void launch(std::int64_t n, const F& f) {
   if (n <= 0) return;
   try {
-    thrust::for_each_n(thrust::cuda::par_nosync.on(Cuda::stream()), thrust::counting_iterator<std::int64_t>(0), n,
-                       f);
+    thrust::for_each_n(thrust::cuda::par_nosync.on(Cuda::stream()), thrust::counting_iterator<std::int64_t>(0), n, f);
   } catch (const thrust::system_error& e) {
     detail::fail("cuda", "kernel launch (thrust::for_each_n over ", n, " elements) failed: ", e.what());
   }
@@ -273,8 +272,8 @@ struct ColumnMajorGemm {
 };
 template <class T>
 ColumnMajorGemm<T> column_major(const GemmArgs<T>& g) {
-  return {g.trans_b, g.trans_a, g.n,   g.m,        g.k, g.batch,   g.b,        g.ldb,
-          g.stride_b, g.a,      g.lda, g.stride_a, g.c, g.ldc,     g.stride_c};
+  return {g.trans_b,  g.trans_a, g.n,   g.m,        g.k, g.batch, g.b,       g.ldb,
+          g.stride_b, g.a,       g.lda, g.stride_a, g.c, g.ldc,   g.stride_c};
 }
 
 inline void cublas_check(cublasStatus_t status, const char* call) {
@@ -330,8 +329,7 @@ struct Kernels<Cuda> {
   static void gemm(const GemmArgs<T>& args) {
     const gpu::ColumnMajorGemm<T> g = gpu::column_major(args);
     const std::int64_t sizes[] = {g.m, g.n, g.k, g.batch, g.ldx, g.ldy, g.ldc};
-    for (std::int64_t v : sizes)
-      TRUSTML_CHECK(v <= INT_MAX, "matmul", "size ", v, " exceeds cuBLAS's 32-bit limit");
+    for (std::int64_t v : sizes) TRUSTML_CHECK(v <= INT_MAX, "matmul", "size ", v, " exceeds cuBLAS's 32-bit limit");
     const cublasHandle_t h = gpu::cublas_handle();
     const cublasOperation_t tx = g.trans_x ? CUBLAS_OP_T : CUBLAS_OP_N, ty = g.trans_y ? CUBLAS_OP_T : CUBLAS_OP_N;
     const int m = static_cast<int>(g.m), n = static_cast<int>(g.n), k = static_cast<int>(g.k);

@@ -1,11 +1,11 @@
 // trustml/nn/zoo/classifiers.hpp: small image classifiers for 28x28 inputs (Fashion-MNIST).
 //
 //   Mlp({784, 256, 10})   Linear + ReLU layers: layers.0, layers.2, ...
-//   SmallCnn()            the reference small CNN of the specs: conv 1->16 3x3 pad 1, ReLU,
+//   SmallCnn()            the reference small CNN of docs/papers.md: conv 1->16 3x3 pad 1, ReLU,
 //                         maxpool 2, conv 16->32 3x3 pad 1, ReLU, maxpool 2, linear 1568->10
 //                         (each ReLU runs after its pooling: the same function, see below);
 //                         names features.0, features.3, classifier (about 20.5 k parameters);
-//                         SmallCnn(1, 10, seed, 8) halves the widths: the spec's 9,098-parameter
+//                         SmallCnn(1, 10, seed, 8) halves the widths: the 9,098-parameter
 //                         model A of DeepZero's CGE-vs-backprop runs
 //   LeNet5()              conv 1->6 5x5 pad 2, ReLU, maxpool 2, conv 6->16 5x5, ReLU, maxpool 2,
 //                         linear 400->120->84->10 with ReLU; features.{0,3}, classifier.{0,2,4}
@@ -63,8 +63,7 @@ class FeaturesClassifier : public Module<T, D> {
     out.push_back(flatten_.get());
     if (auto* layers = dynamic_cast<Sequential<T, D>*>(classifier.get()))
       for (std::size_t i = 0; i < layers->size(); ++i) out.push_back(&(*layers)[i]);
-    else
-      out.push_back(classifier.get());
+    else out.push_back(classifier.get());
     return out;
   }
   std::shared_ptr<Sequential<T, D>> features;
@@ -88,7 +87,7 @@ void push_conv_relu_pool(Sequential<T, D>& features, std::int64_t in, std::int64
 
 template <class T = float, class D = Cpu>
 std::shared_ptr<FeaturesClassifier<T, D>> SmallCnn(std::int64_t in_channels = 1, std::int64_t classes = 10,
-                                                    std::uint64_t seed = 0, std::int64_t width = 16) {
+                                                   std::uint64_t seed = 0, std::int64_t width = 16) {
   auto features = std::make_shared<Sequential<T, D>>();
   push_conv_relu_pool(*features, in_channels, width, 3, 1, seed);
   push_conv_relu_pool(*features, width, 2 * width, 3, 1, seed + 1);
@@ -98,7 +97,7 @@ std::shared_ptr<FeaturesClassifier<T, D>> SmallCnn(std::int64_t in_channels = 1,
 
 template <class T = float, class D = Cpu>
 std::shared_ptr<FeaturesClassifier<T, D>> LeNet5(std::int64_t in_channels = 1, std::int64_t classes = 10,
-                                                  std::uint64_t seed = 0) {
+                                                 std::uint64_t seed = 0) {
   auto features = std::make_shared<Sequential<T, D>>();
   push_conv_relu_pool(*features, in_channels, 6, 5, 2, seed);
   push_conv_relu_pool(*features, 6, 16, 5, 0, seed + 1);

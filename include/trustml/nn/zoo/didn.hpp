@@ -5,7 +5,7 @@
 //   forward(x [N, channels_in, H, W]) -> [N, channels_out, H, W], any H, W >= 1
 //
 // A complex MRI image goes in as 2 real channels (real, imaginary). SMUG: width 64, 2 blocks (ICASSP),
-// 3 blocks (journal). Layout, C = width (spec mri-smug.md section 2.2):
+// 3 blocks (journal). Layout, C = width (Yu et al., "Deep iterative down-up CNN for image denoising", CVPRW 2019):
 //   zero-pad H and W up to multiples of 8 (three halvings: the stem and two inside each block);
 //   conv_input 3x3 in -> C + relu1; conv_down 3x3 stride 2 C -> C + relu2 (half resolution);
 //   recursive.0 .. recursive.{n-1}: down-up blocks C -> C (DIDNBlock below);

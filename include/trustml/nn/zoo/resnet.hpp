@@ -25,12 +25,13 @@ class BasicBlock : public Module<T, D> {
     const ConvOptions conv3{.stride = stride, .padding = 1, .bias = false};
     conv1 = this->register_module("conv1", std::make_shared<Conv2d<T, D>>(in, out, 3, conv3, seed));
     bn1 = this->register_module("bn1", std::make_shared<BatchNorm2d<T, D>>(out));
-    conv2 = this->register_module("conv2",
-                                  std::make_shared<Conv2d<T, D>>(out, out, 3, ConvOptions{.padding = 1, .bias = false}, seed + 1));
+    conv2 = this->register_module(
+        "conv2", std::make_shared<Conv2d<T, D>>(out, out, 3, ConvOptions{.padding = 1, .bias = false}, seed + 1));
     bn2 = this->register_module("bn2", std::make_shared<BatchNorm2d<T, D>>(out));
     if (stride != 1 || in != out) {
       downsample = this->register_module("downsample", std::make_shared<Sequential<T, D>>());
-      downsample->push_back(std::make_shared<Conv2d<T, D>>(in, out, 1, ConvOptions{.stride = stride, .bias = false}, seed + 2));
+      downsample->push_back(
+          std::make_shared<Conv2d<T, D>>(in, out, 1, ConvOptions{.stride = stride, .bias = false}, seed + 2));
       downsample->push_back(std::make_shared<BatchNorm2d<T, D>>(out));
     }
   }
@@ -52,7 +53,8 @@ class ResNet : public Module<T, D> {
          std::uint64_t seed = 0)
       : Module<T, D>("ResNet") {
     TRUSTML_CHECK(in_channels > 0 && classes > 0 && blocks_per_stage > 0, "nn::zoo::ResNet",
-                  "needs positive channels, classes and blocks, got ", in_channels, ", ", classes, ", ", blocks_per_stage);
+                  "needs positive channels, classes and blocks, got ", in_channels, ", ", classes, ", ",
+                  blocks_per_stage);
     conv1 = this->register_module(
         "conv1", std::make_shared<Conv2d<T, D>>(in_channels, 16, 3, ConvOptions{.padding = 1, .bias = false}, seed));
     bn1 = this->register_module("bn1", std::make_shared<BatchNorm2d<T, D>>(16));
@@ -81,7 +83,8 @@ class ResNet : public Module<T, D> {
 };
 
 template <class T = float, class D = Cpu>
-std::shared_ptr<ResNet<T, D>> ResNet20(std::int64_t in_channels = 3, std::int64_t classes = 10, std::uint64_t seed = 0) {
+std::shared_ptr<ResNet<T, D>> ResNet20(std::int64_t in_channels = 3, std::int64_t classes = 10,
+                                       std::uint64_t seed = 0) {
   return std::make_shared<ResNet<T, D>>(in_channels, classes, 3, seed);
 }
 

@@ -46,8 +46,10 @@ class ResBlock : public Module<T, D> {
     conv1 = this->register_module("conv1", std::make_shared<Conv2d<T, D>>(in, out, 3, ConvOptions{.padding = 1}, seed));
     time_proj = this->register_module("time_proj", std::make_shared<Linear<T, D>>(time_dim, out, true, seed + 1));
     norm2 = this->register_module("norm2", std::make_shared<GroupNorm<T, D>>(groups_for(out), out));
-    conv2 = this->register_module("conv2", std::make_shared<Conv2d<T, D>>(out, out, 3, ConvOptions{.padding = 1}, seed + 2));
-    if (in != out) skip = this->register_module("skip", std::make_shared<Conv2d<T, D>>(in, out, 1, ConvOptions{}, seed + 3));
+    conv2 = this->register_module("conv2",
+                                  std::make_shared<Conv2d<T, D>>(out, out, 3, ConvOptions{.padding = 1}, seed + 2));
+    if (in != out)
+      skip = this->register_module("skip", std::make_shared<Conv2d<T, D>>(in, out, 1, ConvOptions{}, seed + 3));
   }
   TensorT run(const TensorT& x, const TensorT& time) {
     auto h = (*conv1)(silu((*norm1)(x)));
@@ -80,10 +82,12 @@ class TinyUNet : public Module<T, D> {
     time_mlp->push_back(std::make_shared<Linear<T, D>>(base, time_dim, true, seed));
     time_mlp->push_back(SiLU<T, D>());
     time_mlp->push_back(std::make_shared<Linear<T, D>>(time_dim, time_dim, true, seed + 1));
-    conv_in = this->register_module("conv_in", std::make_shared<Conv2d<T, D>>(channels, base, 3, ConvOptions{.padding = 1}, seed + 2));
+    conv_in = this->register_module(
+        "conv_in", std::make_shared<Conv2d<T, D>>(channels, base, 3, ConvOptions{.padding = 1}, seed + 2));
     down = this->register_module("down", std::make_shared<ResBlock<T, D>>(base, base, time_dim, seed + 10));
     downsample = this->register_module(
-        "downsample", std::make_shared<Conv2d<T, D>>(base, 2 * base, 3, ConvOptions{.stride = 2, .padding = 1}, seed + 3));
+        "downsample",
+        std::make_shared<Conv2d<T, D>>(base, 2 * base, 3, ConvOptions{.stride = 2, .padding = 1}, seed + 3));
     mid = this->register_module("mid", std::make_shared<ResBlock<T, D>>(2 * base, 2 * base, time_dim, seed + 20));
     if (cond_dim > 0) {
       attn_norm = this->register_module("attn_norm", std::make_shared<LayerNorm<T, D>>(Shape{2 * base}));
@@ -93,18 +97,20 @@ class TinyUNet : public Module<T, D> {
     upsample = this->register_module(
         "upsample", std::make_shared<Conv2d<T, D>>(2 * base, base, 3, ConvOptions{.padding = 1}, seed + 4));
     up = this->register_module("up", std::make_shared<ResBlock<T, D>>(2 * base, base, time_dim, seed + 40));
-    norm_out = this->register_module("norm_out", std::make_shared<GroupNorm<T, D>>(ResBlock<T, D>::groups_for(base), base));
-    conv_out = this->register_module("conv_out", std::make_shared<Conv2d<T, D>>(base, channels, 3, ConvOptions{.padding = 1}, seed + 5));
+    norm_out =
+        this->register_module("norm_out", std::make_shared<GroupNorm<T, D>>(ResBlock<T, D>::groups_for(base), base));
+    conv_out = this->register_module(
+        "conv_out", std::make_shared<Conv2d<T, D>>(base, channels, 3, ConvOptions{.padding = 1}, seed + 5));
   }
 
   TensorT predict(const TensorT& x, const TensorT& t, const TensorT& cond = {}) {
     TRUSTML_CHECK(x.dim() == 4 && x.size(2) % 2 == 0 && x.size(3) % 2 == 0 && t.dim() == 1 && t.size(0) == x.size(0),
                   "nn::zoo::TinyUNet", "needs x [B, C, H, W] with even H, W and steps [B], got ", x.shape(), " and ",
                   t.shape());
-    TRUSTML_CHECK(!cond.defined() || (cond_dim > 0 && cond.dim() == 3 && cond.size(0) == x.size(0) &&
-                                      cond.size(2) == cond_dim),
-                  "nn::zoo::TinyUNet", "conditioning must be [B, L, ", cond_dim, "] (cond_dim > 0), got ",
-                  cond.defined() ? cond.shape() : Shape{});
+    TRUSTML_CHECK(
+        !cond.defined() || (cond_dim > 0 && cond.dim() == 3 && cond.size(0) == x.size(0) && cond.size(2) == cond_dim),
+        "nn::zoo::TinyUNet", "conditioning must be [B, L, ", cond_dim, "] (cond_dim > 0), got ",
+        cond.defined() ? cond.shape() : Shape{});
     auto time = (*time_mlp)(sinusoidal_embedding(t, base));
     auto h0 = down->run((*conv_in)(x), time);
     auto h = mid->run((*downsample)(h0), time);

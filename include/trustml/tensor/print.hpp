@@ -1,4 +1,4 @@
-// trustml/core/print.hpp: operator<< for tensors, in PyTorch's layout:
+// trustml/tensor/print.hpp: operator<< for tensors, in PyTorch's layout:
 //   tensor([[1, 2], [3, 4]], shape=[2, 2], dtype=float32, device=cpu, grad_fn=<mul>)
 // Large tensors print their first and last three entries per dimension.
 #pragma once
@@ -7,7 +7,7 @@
 #include <ostream>
 #include <vector>
 
-#include "trustml/core/tensor.hpp"
+#include "trustml/tensor/tensor.hpp"
 
 namespace trustml {
 

@@ -1,4 +1,4 @@
-// trustml/core/tensor.hpp: Tensor<T, Device>, a cheap handle to a strided view of shared storage.
+// trustml/tensor/tensor.hpp: Tensor<T, Device>, a cheap handle to a strided view of shared storage.
 //
 // A Tensor is a shared pointer to a TensorImpl: storage (refcounted, with a version counter that
 // in-place writes bump), shape, strides, offset, and the autograd slot (the node that produced it,
@@ -15,7 +15,6 @@
 #include <string>
 #include <vector>
 
-#include "trustml/autograd/node.hpp"
 #include "trustml/core/config.hpp"
 #include "trustml/core/random.hpp"
 #include "trustml/core/scalar.hpp"
@@ -26,6 +25,12 @@
 
 namespace trustml {
 
+// The tape lives above the tensor (autograd/node.hpp): a tensor only holds a pointer to its node,
+// and the members that look inside one are instantiated where the tape is known.
+namespace autograd {
+class Node;
+}
+
 template <class T, class D>
 struct Storage {
   T* data;
@@ -35,7 +40,7 @@ struct Storage {
   // Small host tensors (scalars, the zeroth-order and per-op-overhead regime) live inside the
   // Storage object: one allocation per tensor instead of two.
   static constexpr std::size_t kInlineBytes = 64;
-  static constexpr bool kHost = std::is_same_v<D, Cpu>;
+  static constexpr bool kHost = D::host_memory;
 
   explicit Storage(std::size_t n)
       : data(kHost && n * sizeof(T) <= kInlineBytes ? reinterpret_cast<T*>(inline_) : D::template allocate<T>(n)),
@@ -65,7 +70,7 @@ struct TensorImpl {
   std::shared_ptr<TensorImpl> grad;
 };
 
-template <Scalar T, class D>
+template <Scalar T, Device D>
 class Tensor;
 
 // Ops that Tensor members forward to (defined in ops/*.hpp).
@@ -90,7 +95,7 @@ Tensor<T, D2> to(const Tensor<T, D>&);
 template <Scalar T2, Scalar T, class D>
 Tensor<T2, D> cast(const Tensor<T, D>&);
 
-template <Scalar T, class D = Cpu>
+template <Scalar T, Device D = Cpu>
 class Tensor {
  public:
   using value_type = T;
@@ -103,8 +108,7 @@ class Tensor {
 
   // ---- factories ----
   static Tensor empty(const Shape& shape) {
-    for (int i = 0; i < shape.rank; ++i)
-      TRUSTML_CHECK(shape.dims[i] >= 0, "empty", "negative size in shape ", shape);
+    for (int i = 0; i < shape.rank; ++i) TRUSTML_CHECK(shape.dims[i] >= 0, "empty", "negative size in shape ", shape);
     auto impl = std::make_shared<Impl>();
     impl->storage = std::make_shared<Storage<T, D>>(static_cast<std::size_t>(shape.numel()));
     impl->shape = shape;
@@ -170,7 +174,7 @@ class Tensor {
   std::int64_t size(int d) const { return shape().dims[normalize_dim(d, dim(), "size")]; }
   std::int64_t numel() const { return shape().numel(); }
   std::int64_t offset() const { return checked().offset; }
-  bool is_contiguous() const { return kernels::cpu::is_contiguous(shape(), strides()); }
+  bool is_contiguous() const { return trustml::is_contiguous(shape(), strides()); }
   T* data() const { return checked().storage->data + checked().offset; }
   const std::shared_ptr<Storage<T, D>>& storage() const { return checked().storage; }
   Impl* impl() const { return impl_.get(); }
@@ -245,9 +249,13 @@ class Tensor {
   Tensor unsqueeze(int d) const { return trustml::unsqueeze(*this, d); }
   Tensor contiguous() const { return trustml::contiguous(*this); }
   template <class D2>
-  Tensor<T, D2> to() const { return trustml::to<D2>(*this); }
+  Tensor<T, D2> to() const {
+    return trustml::to<D2>(*this);
+  }
   template <Scalar T2>
-  Tensor<T2, D> cast() const { return trustml::cast<T2>(*this); }
+  Tensor<T2, D> cast() const {
+    return trustml::cast<T2>(*this);
+  }
 
   // A view of the same storage with other geometry, without autograd (ops build on this).
   Tensor restride(const Shape& s, const Strides& st, std::int64_t off) const {
@@ -267,9 +275,7 @@ class Tensor {
     return out;
   }
   // Contiguous copy of the data (or this tensor when already contiguous), without autograd.
-  Tensor contiguous_data() const {
-    return is_contiguous() ? *this : clone();
-  }
+  Tensor contiguous_data() const { return is_contiguous() ? *this : clone(); }
 
  private:
   Impl& checked() const {
@@ -292,7 +298,9 @@ class Tensor {
   };
   struct IdentityFn {
     template <class V>
-    TRUSTML_HD V operator()(V v) const { return v; }
+    TRUSTML_HD V operator()(V v) const {
+      return v;
+    }
   };
   template <class V>
   struct ArangeFn {
