@@ -100,11 +100,11 @@ void check_evaluation(const Evaluation<T, D>& e, const Tensor<T, D>& z, bool gra
                 e.grad.defined() ? e.grad.shape() : Shape{});
 }
 
-struct SampleBest {
-  bool success = false;
-  double objective = -std::numeric_limits<double>::infinity();
-  bool improved_by(bool s, double v) const { return (s && !success) || (s == success && v > objective); }
-};
+// Whether an iterate with success s and objective v beats the best so far: success first, then
+// the higher objective.
+inline bool improves(bool s, double v, bool best_success, double best_objective) {
+  return (s && !best_success) || (s == best_success && v > best_objective);
+}
 }  // namespace detail
 
 // `samples`: N, the number of samples the problem's start and evaluate index; `op` names the
@@ -119,7 +119,6 @@ AscentResult<T, D> ascend(const B& ball, const AscentProblem<T, D>& problem, std
   result.success.assign(n, false);
   result.objective.assign(n, -std::numeric_limits<double>::infinity());
   result.queries.assign(n, 0);
-  std::vector<detail::SampleBest> best(n);
   auto feasible = [&](const Tensor<T, D>& stepped, const std::vector<std::int64_t>& live) {
     return problem.feasible ? problem.feasible(stepped, live) : ball.project(stepped);
   };
@@ -127,7 +126,7 @@ AscentResult<T, D> ascend(const B& ball, const AscentProblem<T, D>& problem, std
   for (int restart = 0; restart < options.restarts; ++restart) {
     std::vector<std::int64_t> live;
     for (std::size_t i = 0; i < n; ++i)
-      if (!best[i].success) live.push_back(static_cast<std::int64_t>(i));
+      if (!result.success[i]) live.push_back(static_cast<std::int64_t>(i));
     if (live.empty()) break;
     Tensor<T, D> z = problem.start(live, restart);
     TRUSTML_CHECK(z.defined() && z.dim() >= 1 && z.size(0) == static_cast<std::int64_t>(live.size()), op,
@@ -144,10 +143,12 @@ AscentResult<T, D> ascend(const B& ball, const AscentProblem<T, D>& problem, std
         const bool s = !e.success.empty() && e.success[k];
         result.queries[i] += e.queries;
         if (!s) failed_rows.push_back(static_cast<std::int64_t>(k));
-        const bool take =
-            options.keep_best ? best[i].improved_by(s, e.objective[k]) : last || (s && options.early_stop);
+        const bool take = options.keep_best
+                              ? detail::improves(s, e.objective[k], result.success[i], result.objective[i])
+                              : last || (s && options.early_stop);
         if (take) {
-          best[i] = {s, e.objective[k]};
+          result.success[i] = s;
+          result.objective[i] = e.objective[k];
           improved.push_back(live[k]);
           improved_rows.push_back(static_cast<std::int64_t>(k));
         }
@@ -167,7 +168,6 @@ AscentResult<T, D> ascend(const B& ball, const AscentProblem<T, D>& problem, std
       }
     }
   }
-  for (std::size_t i = 0; i < n; ++i) result.success[i] = best[i].success, result.objective[i] = best[i].objective;
   return result;
 }
 

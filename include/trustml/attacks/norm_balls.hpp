@@ -112,9 +112,8 @@ struct L2Ball {
     auto rows = as_rows(delta);
     auto length = norm(rows, 2, {1});
     // Rows inside the ball are kept bit for bit; longer ones are scaled onto the sphere.
-    auto factor = where(step(sub(length, Tensor<T, D>::full(length.shape(), T(eps)))),
-                        div(Tensor<T, D>::full(length.shape(), T(eps)), length), Tensor<T, D>::ones(length.shape()));
-    return reshape(scale_rows(rows, factor), delta.shape());
+    auto on_sphere = scale_rows(rows, div(Tensor<T, D>::full(length.shape(), T(eps)), length));
+    return reshape(detail::keep_inside(rows, length, eps, on_sphere), delta.shape());
   }
 
   template <class T, class D>

@@ -38,12 +38,17 @@ Tensor<T, D> scale_rows(const Tensor<T, D>& rows, const Tensor<T, D>& factors) {
   return mul(rows, reshape(factors, {factors.numel(), 1}));
 }
 
+// Whether index is 0, 1, ..., rows - 1: every row, in order.
+inline bool is_every_row(const std::vector<std::int64_t>& index, std::int64_t rows) {
+  bool every = static_cast<std::int64_t>(index.size()) == rows;
+  for (std::size_t k = 0; every && k < index.size(); ++k) every = index[k] == static_cast<std::int64_t>(k);
+  return every;
+}
+
 // The identity selection 0, 1, ..., N-1 returns x itself (no copy).
 template <class T, class D>
 Tensor<T, D> select_rows(const Tensor<T, D>& x, const std::vector<std::int64_t>& index) {
-  bool identity = static_cast<std::int64_t>(index.size()) == x.size(0);
-  for (std::size_t k = 0; identity && k < index.size(); ++k) identity = index[k] == static_cast<std::int64_t>(k);
-  if (identity) return x;
+  if (is_every_row(index, x.size(0))) return x;
   return index_select(x, 0, Tensor<std::int64_t, D>::from_vector(index));
 }
 
@@ -55,9 +60,7 @@ Tensor<T, D> replace_rows(const Tensor<T, D>& target, const std::vector<std::int
                 values.defined() ? values.shape() : Shape{});
   if (index.empty()) return target;
   const std::int64_t n = target.size(0);
-  bool every_row = static_cast<std::int64_t>(index.size()) == n;
-  for (std::size_t k = 0; every_row && k < index.size(); ++k) every_row = index[k] == static_cast<std::int64_t>(k);
-  if (every_row) return values;
+  if (is_every_row(index, n)) return values;
   std::vector<std::int64_t> source(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) source[i] = i;
   for (std::size_t k = 0; k < index.size(); ++k) source[index[k]] = n + static_cast<std::int64_t>(k);
