@@ -109,11 +109,11 @@ void check_pgd(const Tensor<T, D>& x, const std::vector<std::int64_t>& labels, c
 }
 }  // namespace detail
 
-template <class T, class D, Ball B = LinfBall, class Estimator = estimators::Backprop>
+template <class T, class D, Ball B = LinfBall, estimators::Estimator<T, D> E = estimators::Backprop>
 AttackResult<T, D> pgd(const std::type_identity_t<estimators::BatchFunction<T, D>>& model, const Tensor<T, D>& x,
                        const Tensor<std::int64_t, D>& labels, const PgdOptions<B>& options,
                        const std::type_identity_t<Objective<T, D>>& objective = cross_entropy_objective<T, D>(),
-                       const Estimator& estimator = {}, const Tensor<T, D>& mask = {}) {
+                       const E& estimator = {}, const Tensor<T, D>& mask = {}) {
   TRUSTML_CHECK(labels.dim() == 1, "attacks::pgd", "labels must be 1-D, got shape ", labels.shape());
   const auto label_host = labels.to_vector();
   detail::check_pgd(x, label_host, options, mask);
@@ -187,11 +187,11 @@ AttackResult<T, D> pgd(const std::type_identity_t<estimators::BatchFunction<T, D
 
 // FGSM (L-inf) and FGM (L2, L1): one steepest-ascent step of size eps from x, clipped to the range.
 // Of `options` it reads the ball, targeted, lower and upper.
-template <class T, class D, NormBall B = LinfBall, class Estimator = estimators::Backprop>
+template <class T, class D, NormBall B = LinfBall, estimators::Estimator<T, D> E = estimators::Backprop>
 AttackResult<T, D> fgsm(const std::type_identity_t<estimators::BatchFunction<T, D>>& model, const Tensor<T, D>& x,
                         const Tensor<std::int64_t, D>& labels, PgdOptions<B> options,
                         const std::type_identity_t<Objective<T, D>>& objective = cross_entropy_objective<T, D>(),
-                        const Estimator& estimator = {}) {
+                        const E& estimator = {}) {
   options.step_size = options.ball.eps;
   options.steps = 1;
   options.restarts = 1;
@@ -205,20 +205,20 @@ estimators::BatchFunction<T, D> module_function(nn::Module<T, D>& model) {
   return [&model](const Tensor<T, D>& x) { return model(x); };
 }
 
-template <class T, class D, Ball B = LinfBall, class Estimator = estimators::Backprop>
+template <class T, class D, Ball B = LinfBall, estimators::Estimator<T, D> E = estimators::Backprop>
 AttackResult<T, D> pgd(nn::Module<T, D>& model, const Tensor<T, D>& x, const Tensor<std::int64_t, D>& labels,
                        const PgdOptions<B>& options,
                        const std::type_identity_t<Objective<T, D>>& objective = cross_entropy_objective<T, D>(),
-                       const Estimator& estimator = {}, const Tensor<T, D>& mask = {}) {
+                       const E& estimator = {}, const Tensor<T, D>& mask = {}) {
   nn::EvalModeGuard<T, D> eval(model);
   return pgd<T, D>(module_function(model), x, labels, options, objective, estimator, mask);
 }
 
-template <class T, class D, NormBall B = LinfBall, class Estimator = estimators::Backprop>
+template <class T, class D, NormBall B = LinfBall, estimators::Estimator<T, D> E = estimators::Backprop>
 AttackResult<T, D> fgsm(nn::Module<T, D>& model, const Tensor<T, D>& x, const Tensor<std::int64_t, D>& labels,
                         const PgdOptions<B>& options,
                         const std::type_identity_t<Objective<T, D>>& objective = cross_entropy_objective<T, D>(),
-                        const Estimator& estimator = {}) {
+                        const E& estimator = {}) {
   nn::EvalModeGuard<T, D> eval(model);
   return fgsm<T, D>(module_function(model), x, labels, options, objective, estimator);
 }

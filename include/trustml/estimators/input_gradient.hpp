@@ -105,10 +105,9 @@ struct Backprop {
   }
 };
 
-template <class E, class T, class D>
-requires Estimator<E, T, D> InputGradient<T, D> input_gradient(const E& estimator, const BatchFunction<T, D>& model,
-                                                               const BatchFunction<T, D>& loss, const Tensor<T, D>& x,
-                                                               std::uint64_t step = 0) {
+template <class T, class D, Estimator<T, D> E>
+InputGradient<T, D> input_gradient(const E& estimator, const BatchFunction<T, D>& model,
+                                   const BatchFunction<T, D>& loss, const Tensor<T, D>& x, std::uint64_t step = 0) {
   return estimator.estimate(InputProblem<T, D>{model, loss, x}, EstimateContext{.step = step});
 }
 

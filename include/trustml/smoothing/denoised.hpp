@@ -82,10 +82,9 @@ class DenoiserTraining {
 
   // Adds the gradient of the loss on (images, targets) at step `step` to the denoiser's grad(), the
   // stability term through f by `estimator`.
-  template <class E>
-  requires estimators::Estimator<E, T, D> DenoiserStep gradient(const Tensor<T, D>& images,
-                                                                const Tensor<std::int64_t, D>& targets,
-                                                                const E& estimator, std::uint64_t step) {
+  template <estimators::Estimator<T, D> E>
+  DenoiserStep gradient(const Tensor<T, D>& images, const Tensor<std::int64_t, D>& targets, const E& estimator,
+                        std::uint64_t step) {
     const auto noisy = noisy_images(images, targets, step);
     if (options_.stability_weight == 0) return mse_only(noisy, images);
     autograd::GradModeGuard recording(true);
