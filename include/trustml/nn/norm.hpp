@@ -5,8 +5,8 @@
 //   GroupNorm(G, C)     x [N, C, ...]; statistics over each group of C / G channels and all positions
 //   LayerNorm(shape)    statistics over the trailing dims `shape`; weight, bias of that shape
 //
-// All are composites of reductions and elementwise ops, so their gradients (and second
-// derivatives) come from the core's rules.
+// BatchNorm2d and GroupNorm are composites of reductions and elementwise ops, LayerNorm calls the
+// fused op layer_norm (ops/nn.hpp); gradients and second derivatives come from the core's rules.
 //
 // BatchNorm in training mode normalizes with the batch's statistics and updates the running ones
 // (momentum, unbiased variance), as PyTorch. freeze_running_stats(true) keeps the batch statistics
@@ -20,6 +20,7 @@
 #include "trustml/nn/module.hpp"
 #include "trustml/ops/elementwise.hpp"
 #include "trustml/ops/movement.hpp"
+#include "trustml/ops/nn.hpp"
 #include "trustml/ops/reduce.hpp"
 
 namespace trustml::nn {
@@ -153,10 +154,7 @@ class LayerNorm : public Module<T, D> {
     bool fits = rank >= k;
     for (int d = 0; fits && d < k; ++d) fits = x.size(rank - k + d) == normalized_shape[d];
     TRUSTML_CHECK(fits, "nn::LayerNorm", "input ", x.shape(), " does not end in ", normalized_shape);
-    std::vector<int> dims;
-    for (int d = rank - k; d < rank; ++d) dims.push_back(d);
-    auto y = detail::standardize(x, dims, eps).y;
-    return weight.defined() ? add(mul(y, weight), bias) : y;
+    return layer_norm(x, normalized_shape, weight, bias, eps);  // one fused pass per row (ops/nn.hpp)
   }
   Shape normalized_shape;
   double eps;

@@ -1,7 +1,7 @@
 // trustml/ops/elementwise.hpp: elementwise arithmetic and math, with PyTorch broadcasting.
 //
 // Each primitive computes its output with a shared functor (kernels/functors.hpp) and records
-// itself; its derivative rule is at the end of this file. Composites (silu, prelu, gelu) are
+// itself; its derivative rule is at the end of this file. Composites (prelu) are
 // written from primitives and need no rule. Activations with a kink (relu, clamp, maximum) are real
 // only; the smooth functions also take complex input.
 #pragma once
@@ -149,16 +149,18 @@ Tensor<T, D> max_mask(const Tensor<T, D>& a, const Tensor<T, D>& b) {
   return ops::binary_map<T>("max_mask", a, b, fn::MaxMask{});
 }
 
-// ---- composites ----
+// x * sigmoid(x), one fused pass.
 template <ops::RealFloating T, class D>
 Tensor<T, D> silu(const Tensor<T, D>& a) {
-  return mul(a, sigmoid(a));
+  return ops::unary<Op::silu>(a, fn::Silu{});
 }
-// Exact GELU, x * Phi(x), as PyTorch's default.
+// Exact GELU, x * Phi(x), as PyTorch's default, one fused pass.
 template <ops::RealFloating T, class D>
 Tensor<T, D> gelu(const Tensor<T, D>& a) {
-  return mul(scale(a, T(0.5)), add_scalar(erf(scale(a, T(0.70710678118654752440))), T(1)));
+  return ops::unary<Op::gelu>(a, fn::Gelu{});
 }
+
+// ---- composites ----
 // max(0, x) + weight * min(0, x), weight broadcast against x (one slope, or one per channel [C, 1, 1]).
 template <ops::RealFloating T, class D>
 Tensor<T, D> prelu(const Tensor<T, D>& a, const Tensor<T, D>& weight) {
@@ -310,6 +312,23 @@ TRUSTML_RULE(erf, inputs) {
   using T = InT<C>;
   auto a = c.template in<0>();
   return grads(mul(c.grad, scale(exp(neg(mul(a, a))), T(1.12837916709551257390))));  // 2 / sqrt(pi)
+}
+// gelu' = Phi(x) + x phi(x); silu' = s (1 + x (1 - s)), s = sigmoid(x). Without create_graph, one
+// fused pass; with it, tensor ops (so the rule is differentiable again).
+TRUSTML_RULE(gelu, inputs) {
+  using T = InT<C>;
+  auto x = c.template in<0>();
+  if (!grad_enabled()) return grads(ops::binary_map<T>("gelu", c.grad, x, fn::GeluBackward{}));
+  auto cdf = scale(add_scalar(erf(scale(x, T(0.70710678118654752440))), T(1)), T(0.5));
+  auto pdf = scale(exp(scale(mul(x, x), T(-0.5))), T(0.39894228040143267794));  // 1 / sqrt(2 pi)
+  return grads(mul(c.grad, add(cdf, mul(x, pdf))));
+}
+TRUSTML_RULE(silu, inputs) {
+  using T = InT<C>;
+  auto x = c.template in<0>();
+  if (!grad_enabled()) return grads(ops::binary_map<T>("silu", c.grad, x, fn::SiluBackward{}));
+  auto s = sigmoid(x);
+  return grads(mul(c.grad, mul(s, add_scalar(mul(x, add_scalar(neg(s), T(1))), T(1)))));
 }
 TRUSTML_RULE(clamp, inputs) { return grads(mul(c.grad, in_range(c.template in<0>(), c.attrs.lo, c.attrs.hi))); }
 TRUSTML_RULE(where, inputs) {

@@ -60,6 +60,27 @@ struct GatherFn {
   }
 };
 
+// GatherFn for a whole row of the last dimension per call, where the index does not vary along it
+// (index_select and embedding: stride 0) and the source's rows are contiguous: one coordinate
+// computation and one contiguous copy per row instead of one per element.
+template <class V>
+struct GatherRowsFn {
+  GatherFn<V> element;
+  std::int64_t row_length;
+  TRUSTML_HD void operator()(std::int64_t r) const {
+    const std::int64_t first = r * row_length;
+    std::int64_t rem = r, ix = 0, s = 0;
+    for (int k = element.shape.rank - 2; k >= 0; --k) {
+      const std::int64_t c = k ? rem % element.shape.dims[k] : rem;
+      if (k) rem /= element.shape.dims[k];
+      ix += c * element.index_strides.dims[k];
+      if (k != element.dim) s += c * element.src_strides.dims[k];
+    }
+    const V* from = element.src + s + element.index[ix] * element.src_strides.dims[element.dim];
+    for (std::int64_t j = 0; j < row_length; ++j) element.out[first + j] = from[j];
+  }
+};
+
 // For one line of positions p along `dim` of `shape` (the index's), in order:
 // out[p with coordinate `dim` replaced by index[p]] += src[p].
 template <class V>
@@ -114,8 +135,16 @@ template <class T, class D>
 Tensor<T, D> gather_unchecked(const Tensor<T, D>& x, int dim, const Tensor<std::int64_t, D>& index) {
   using V = value_t<T, D>;
   auto out = Tensor<T, D>::empty(index.shape());
-  Kernels<D>::for_each(out.numel(),
-                       GatherFn<V>{index.shape(), dim, index.data(), index.strides(), dptr(x), x.strides(), dptr(out)});
+  const GatherFn<V> element{index.shape(), dim, index.data(), index.strides(), dptr(x), x.strides(), dptr(out)};
+  const int last = index.dim() - 1;
+  const bool by_rows = !Kernels<D>::per_element_threads && last > 0 && dim != last && out.numel() > 0 &&
+                       index.strides()[last] == 0 && x.strides()[last] == 1;
+  if (by_rows) {
+    const std::int64_t row = index.shape()[last];
+    Kernels<D>::for_each(out.numel() / row, GatherRowsFn<V>{element, row}, row);
+  } else {
+    Kernels<D>::for_each(out.numel(), element);
+  }
   return record<Op::gather>(out, IndexAttr<D>{dim, autograd::Saved<std::int64_t, D>(index)}, x);
 }
 template <class T, class D>

@@ -52,6 +52,13 @@ Tensor<T, D> matmul(const Tensor<T, D>& a, const Tensor<T, D>& b) {
   if (b.dim() == 1) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
   const std::int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);
   TRUSTML_CHECK(b.size(-2) == k, "matmul", "inner dimensions differ: ", a.shape(), " @ ", b.shape());
+  if (b.dim() == 2 && a.dim() > 2 && k > 0 && a.is_contiguous()) {
+    // [..., m, k] @ [k, n] is one product of a [rows, k] matrix: one large GEMM instead of a batch
+    // of small ones (a linear layer on [B, L, E] tokens: 3-10x faster), and one for b's gradient.
+    Shape so = a.shape();
+    so[so.rank - 1] = n;
+    return reshape(matmul(reshape(a, Shape{a.numel() / k, k}), b), so);
+  }
   Shape batch_a, batch_b;
   for (int i = 0; i < a.dim() - 2; ++i) batch_a.push_back(a.shape()[i]);
   for (int i = 0; i < b.dim() - 2; ++i) batch_b.push_back(b.shape()[i]);

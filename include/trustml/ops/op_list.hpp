@@ -15,7 +15,7 @@
   X(add, primitive) X(sub, primitive) X(mul, primitive) X(div, primitive) X(neg, primitive)             \
   X(exp, primitive) X(log, primitive) X(sqrt, primitive) X(pow, primitive) X(abs, primitive)            \
   X(sin, primitive) X(cos, primitive) X(tanh, primitive) X(sigmoid, primitive) X(relu, primitive)       \
-  X(leaky_relu, primitive) X(prelu, composite) X(silu, composite) X(erf, primitive) X(gelu, composite)                    \
+  X(leaky_relu, primitive) X(prelu, composite) X(silu, primitive) X(erf, primitive) X(gelu, primitive)                    \
   X(clamp, primitive) X(where, primitive) X(maximum, primitive) X(minimum, primitive)                   \
   X(scale, primitive) X(add_scalar, primitive) X(step, non_differentiable)                     \
   X(in_range, non_differentiable) X(max_mask, non_differentiable)
@@ -36,7 +36,7 @@
   X(conj, primitive) X(real, primitive) X(imag, primitive) X(angle, primitive) X(make_complex, primitive)
 
 #define TRUSTML_OPS_NN(X) \
-  X(softmax, composite) X(log_softmax, composite) X(cross_entropy, composite) X(mse, composite)
+  X(softmax, primitive) X(log_softmax, primitive) X(layer_norm, primitive) X(cross_entropy, composite) X(mse, composite)
 
 // Convolution, pooling and resampling (ops/conv.hpp, ops/pool.hpp).
 #define TRUSTML_OPS_CONV(X)                                                                              \
