@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <trustml/io/safetensors.hpp>
 #include <trustml/text/minilm.hpp>
@@ -69,6 +70,14 @@ F weight_pattern(std::int64_t length, std::int64_t hidden = 384) {
   return F::from_vector(v, Shape{length, hidden});
 }
 
+// The first `count` lines of the reference sentences (all by default).
+std::vector<std::string> read_sentences(std::size_t count = std::numeric_limits<std::size_t>::max()) {
+  std::ifstream in(kData / "minilm_sentences.txt");
+  std::vector<std::string> sentences;
+  for (std::string line; sentences.size() < count && std::getline(in, line);) sentences.push_back(line);
+  return sentences;
+}
+
 float max_abs(const F& a) { return trustml::amax(trustml::abs(a)).item(); }
 float max_abs_diff(const F& a, const F& b) { return max_abs(trustml::sub(a, b)); }
 
@@ -87,9 +96,7 @@ std::pair<Ids, Ids> id_batch(std::int64_t start, std::int64_t n) {
 }  // namespace
 
 TEST_CASE("MiniLM: the tokenizer gives the reference ids of the 200 sentences") {
-  std::ifstream in(kData / "minilm_sentences.txt");
-  std::vector<std::string> sentences;
-  for (std::string line; std::getline(in, line);) sentences.push_back(line);
+  const auto sentences = read_sentences();
   REQUIRE(sentences.size() == 200);
   const auto ids = reference().get<std::int64_t>("ids").to_vector();
   const auto lengths = reference().get<std::int64_t>("lengths").to_vector();
@@ -159,9 +166,7 @@ TEST_CASE("MiniLM: the gradient with respect to the input embeddings equals PyTo
 }
 
 TEST_CASE("MiniLM: SentenceEncoder::embed pads, batches and normalises as SentenceTransformer.encode") {
-  std::ifstream in(kData / "minilm_sentences.txt");
-  std::vector<std::string> sentences;
-  for (std::string line; std::getline(in, line) && sentences.size() < 24;) sentences.push_back(line);
+  const auto sentences = read_sentences(24);
   trustml::NoGradGuard no_grad;
   auto got = encoder().embed(sentences, 8);
   CHECK(got.shape() == Shape{24, 384});

@@ -172,8 +172,8 @@ class SentenceEncoder {
       const std::vector<std::string> chunk(sentences.begin() + start,
                                            sentences.begin() + std::min(sentences.size(), start + batch_size));
       const auto batch = tokenize(chunk);
-      parts.push_back(
-          nn::zoo::l2_normalize(nn::zoo::mean_pool(token_states(batch), batch.attention_mask.template to<D>())));
+      const auto mask = batch.attention_mask.template to<D>();  // moved once: encode and pooling share it
+      parts.push_back(nn::zoo::l2_normalize(nn::zoo::mean_pool(model->encode(batch.ids.template to<D>(), mask), mask)));
     }
     return parts.size() == 1 ? parts[0] : concat(parts, 0);
   }
