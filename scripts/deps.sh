@@ -1,19 +1,39 @@
-# scripts/deps.sh: sourced by demo.sh and test.sh. Installs the Debian 12 packages trustml's build
-# needs when they are missing (as root via apt-get; otherwise it says what to install), and puts
-# the CUDA toolkit's nvcc on PATH when it is installed outside PATH.
+# scripts/deps.sh: sourced by demo.sh, test.sh and text_demo.sh. Installs the Debian 12 packages
+# they need when missing (as root via apt-get; otherwise it says what to install), and puts the
+# CUDA toolkit's nvcc on PATH when it is installed outside PATH.
 
-TRUSTML_PACKAGES="g++ cmake ninja-build pkg-config libeigen3-dev doctest-dev libfftw3-dev libopenblas-dev libopenblas-openmp-dev libcli11-dev nlohmann-json3-dev zlib1g-dev libstb-dev dataset-fashion-mnist python3-venv libopenmpi-dev openmpi-bin libhdf5-dev bart libutf8proc-dev"
+# What the demo (examples/train_classifier) needs to build and run.
+TRUSTML_DEMO_PACKAGES="g++ cmake ninja-build pkg-config libeigen3-dev libfftw3-dev libopenblas-dev libopenblas-openmp-dev libcli11-dev nlohmann-json3-dev zlib1g-dev libstb-dev dataset-fashion-mnist"
+# What the tests add: doctest, the Python environment of the interop tests, MPI, HDF5, BART (the
+# reference of the SENSE tests) and utf8proc (trustml::text).
+TRUSTML_TEST_PACKAGES="doctest-dev python3-venv libopenmpi-dev openmpi-bin libhdf5-dev bart libutf8proc-dev"
 
+# trustml_install_deps PACKAGE...: installs those of the packages that are missing.
 trustml_install_deps() {
   local missing=""
-  for pkg in $TRUSTML_PACKAGES "$@"; do
+  for pkg in "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
   done
   if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ]; then
       echo "trustml: installing Debian packages:$missing" >&2
       export DEBIAN_FRONTEND=noninteractive
-      apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
+      # On a fresh cloud machine unattended-upgrades often holds apt's locks for minutes: wait up
+      # to 10 minutes rather than fail. apt-get install waits for the dpkg lock by itself
+      # (DPkg::Lock::Timeout); apt-get update ignores that option for its lists lock (apt 2.6), so
+      # it is retried while the lock is taken.
+      local apt="apt-get -o DPkg::Lock::Timeout=600 -qq" err waited=0
+      until err="$(LC_ALL=C $apt update 2>&1)"; do
+        if [[ "$err" != *"Could not get lock"* || $waited -ge 600 ]]; then
+          echo "$err" >&2
+          echo "trustml: apt-get update failed" >&2
+          exit 1
+        fi
+        [ $waited -gt 0 ] || echo "trustml: another apt holds the package lists' lock; waiting for it" >&2
+        sleep 10
+        waited=$((waited + 10))
+      done
+      $apt install -y --no-install-recommends $missing >/dev/null ||
         { echo "trustml: apt-get install failed for:$missing" >&2; exit 1; }
     else
       echo "trustml: missing Debian packages:$missing" >&2
@@ -64,9 +84,11 @@ trustml_minilm() {
   export TRUSTML_MINILM_DIR
 }
 
-# Configures and builds into build/ (or $TRUSTML_BUILD_DIR) with both cores.
+# trustml_build DIR TARGET [CMAKE_OPTION...]: configures DIR and builds TARGET (all: everything)
+# with both cores. Its output goes to stderr, so that stdout carries only what the program prints.
 trustml_build() {
-  local dir="${TRUSTML_BUILD_DIR:-build}"
+  local dir="$1" target="$2"
+  shift 2
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null || exit 1
-  cmake --build "$dir" -j 2 || exit 1
+  cmake --build "$dir" -j 2 --target "$target" >&2 || exit 1
 }

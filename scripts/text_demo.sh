@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
-trustml_install_deps
+trustml_install_deps $TRUSTML_DEMO_PACKAGES python3-venv libutf8proc-dev
 TRUSTML_BUILD_DIR=build trustml_python_env
 trustml_minilm
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRUSTML_BUILD_EXAMPLES=ON \

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <limits>
 #include <trustml/trustml.hpp>
 
 using trustml::Shape;
@@ -10,6 +12,26 @@ TEST_CASE("shape numel, strides and printing") {
   CHECK(trustml::contiguous_strides(s) == Shape{12, 4, 1});
   CHECK(Shape{}.numel() == 1);
   CHECK(s.str() == "[2, 3, 4]");
+}
+
+TEST_CASE("numel and contiguous_strides refuse shapes whose count or strides overflow int64") {
+  const std::int64_t big = std::int64_t{1} << 32;
+  CHECK_THROWS_WITH_AS((Shape{std::int64_t{1} << 62, 4}).numel(),
+                       "trustml::Shape::numel: shape [4611686018427387904, 4] is too large: its element count or a "
+                       "stride overflows int64",
+                       trustml::Error);
+  // No elements, but the stride of dimension 0 would be 2^64.
+  CHECK_THROWS_WITH_AS(trustml::contiguous_strides(Shape{0, big, big}),
+                       "trustml::contiguous_strides: shape [0, 4294967296, 4294967296] is too large: its element count "
+                       "or a stride overflows int64",
+                       trustml::Error);
+  CHECK_THROWS_AS((Shape{0, big, big}).numel(), trustml::Error);
+  // A 0 after the large sizes makes every stride 0: nothing overflows.
+  CHECK((Shape{big, big, 0}).numel() == 0);
+  CHECK(trustml::contiguous_strides(Shape{big, big, 0}) == Shape{0, 0, 1});
+  const std::int64_t most = std::numeric_limits<std::int64_t>::max();
+  CHECK((Shape{1, most}).numel() == most);
+  CHECK_THROWS_AS((Shape{2, most / 2 + 1}).numel(), trustml::Error);
 }
 
 TEST_CASE("broadcasting follows PyTorch") {

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <sstream>
 #include <trustml/trustml.hpp>
 
@@ -43,6 +44,50 @@ TEST_CASE("views share storage") {
   CHECK_THROWS_AS(t.reshape({5, 5}), Error);
   CHECK_THROWS_AS(t.permute({0, 0, 1}), Error);
   CHECK_THROWS_AS(t.expand({3, 3, 4}), Error);
+}
+
+TEST_CASE("tensors whose size overflows are refused, naming the shape") {
+  CHECK_THROWS_WITH_AS(Tensor<float>::zeros({std::int64_t{1} << 62, 4}),
+                       "trustml::empty: shape [4611686018427387904, 4] is too large: its element count or a stride "
+                       "overflows int64",
+                       Error);
+  CHECK_THROWS_WITH_AS(Tensor<float>::empty({0, std::int64_t{1} << 32, std::int64_t{1} << 32}),
+                       "trustml::empty: shape [0, 4294967296, 4294967296] is too large: its element count or a stride "
+                       "overflows int64",
+                       Error);
+  // 2^62 elements can be counted, but not their 2^65 bytes.
+  CHECK_THROWS_WITH_AS(Tensor<double>::empty({std::int64_t{1} << 60, 4}),
+                       "trustml::empty: shape [1152921504606846976, 4] of float64 needs 4611686018427387904 elements "
+                       "of 8 bytes, more bytes than a pointer difference can count",
+                       Error);
+  auto t = Tensor<float>::zeros({2, 3});
+  CHECK_THROWS_WITH_AS(t.reshape({-1, std::int64_t{1} << 62, 4}),
+                       "trustml::reshape: shape [1, 4611686018427387904, 4] is too large: its element count or a "
+                       "stride overflows int64",
+                       Error);
+  CHECK_THROWS_AS(t.expand({std::int64_t{1} << 62, 2, 3}), Error);
+}
+
+TEST_CASE("restride makes only views that lie inside the storage") {
+  auto t = Tensor<float>::from_vector({0, 1, 2, 3, 4});
+  CHECK(t.restride(Shape{3}, Strides{2}, 0).to_vector() == std::vector<float>{0, 2, 4});
+  CHECK(t.restride(Shape{2, 2}, Strides{0, 1}, 3).to_vector() == std::vector<float>{3, 4, 3, 4});
+  CHECK(t.restride(Shape{0, 7}, Strides{100, 1}, 5).numel() == 0);  // empty: addresses nothing
+  CHECK_THROWS_WITH_AS(
+      t.restride(Shape{4}, Strides{1}, 3),
+      "trustml::restride: a view of shape [4] with strides [1] at offset 3 reaches outside its storage "
+      "of 5 elements",
+      Error);
+  CHECK_THROWS_WITH_AS(t.restride(Shape{2, 3}, Strides{3, 1}, 0),
+                       "trustml::restride: a view of shape [2, 3] with strides [3, 1] at offset 0 reaches outside its "
+                       "storage of 5 elements",
+                       Error);
+  CHECK_THROWS_AS(t.restride(Shape{1}, Strides{1}, -1), Error);
+  CHECK_THROWS_AS(t.restride(Shape{2}, Strides{std::int64_t{1} << 62}, 0), Error);        // (2 - 1) * 2^62 > 5
+  CHECK_THROWS_AS(t.restride(Shape{3, 2}, Strides{std::int64_t{1} << 62, 1}, 0), Error);  // the reach overflows
+  CHECK_THROWS_WITH_AS(t.restride(Shape{2}, Strides{-1}, 1),
+                       "trustml::restride: shape [2] and strides [-1] must not be negative", Error);
+  CHECK_THROWS_AS(t.restride(Shape{2}, Strides{1, 1}, 0), Error);
 }
 
 TEST_CASE("cast and to") {

@@ -9,8 +9,10 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <trustml/core/random.hpp>
 #include <trustml/core/vmath.hpp>
+#include <trustml/kernels/cpu/vmath_avx512.hpp>
 #include <vector>
 
 namespace vm = trustml::vmath;
@@ -38,12 +40,10 @@ struct Result {
   float worst = 0;
 };
 
-// Every float whose bits are a multiple of `stride`, evaluated in one loop over an array (the loop
-// GCC vectorizes, as the kernels' map loop is), against ref.
-template <class F, class Ref>
-Result sweep_float(F f, Ref ref, std::uint64_t stride = 256) {
-  std::vector<float> x, y;
-  x.reserve((1ull << 32) / stride + 16);
+// Every float whose bits are a multiple of `stride`, and the special values.
+std::vector<float> float_inputs(std::uint64_t stride) {
+  std::vector<float> x;
+  x.reserve((1ull << 32) / stride + 32);
   for (std::uint64_t b = 0; b < (1ull << 32); b += stride) {
     const std::uint32_t u = static_cast<std::uint32_t>(b);
     float v;
@@ -73,8 +73,16 @@ Result sweep_float(F f, Ref ref, std::uint64_t stride = 256) {
                   0.5f,
                   1e-30f})
     x.push_back(v);
-  y.resize(x.size());
+  return x;
+}
+
+// f over float_inputs(stride), evaluated in one loop over an array (the loop GCC vectorizes, as the
+// kernels' map loop is), against ref.
+template <class F, class Ref>
+Result sweep_float(F f, Ref ref, std::uint64_t stride = 256) {
+  const std::vector<float> x = float_inputs(stride);
   const std::size_t n = x.size();
+  std::vector<float> y(n);
   for (std::size_t i = 0; i < n; ++i) y[i] = f(x[i]);
   Result r;
   for (std::size_t i = 0; i < n; ++i) {
@@ -234,4 +242,51 @@ TEST_CASE("vmath special values: NaN propagates, infinities, signed zeros") {
   CHECK(vm::log(dinf) == dinf);
   CHECK(vm::log(5e-324) == std::log(5e-324));
   CHECK(vm::sigmoid(-dinf) == 0.0);
+}
+
+// kernels/cpu/vmath_avx512.hpp computes vmath's float exp, tanh and GELU 16 lanes at a time with
+// other instructions (vscalefps, a clamp for the selects): it must return the same bits, NaN
+// payloads aside. Inputs: every float with bits a multiple of 61 (70M, all ranges), every float
+// near the boundaries where the code changes path, and every length below 70 (the masked tail).
+TEST_CASE("vmath_avx512: exp, tanh and gelu equal vmath bit for bit") {
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+  std::vector<float> x = float_inputs(61);
+  auto all_floats_in = [&](float lo, float hi) {  // lo < hi, same sign
+    for (float v = lo; v <= hi; v = std::nextafter(v, hi + 1.0f)) x.push_back(v);
+  };
+  all_floats_in(88.72f, 88.73f);        // exp: the overflow boundary
+  all_floats_in(-104.01f, -103.96f);    // exp: the last denormal results
+  all_floats_in(-87.4f, -87.3f);        // exp: normal to denormal results
+  all_floats_in(0.5499f, 0.5501f);      // tanh: the switch between its two formulas
+  all_floats_in(-0.5501f, -0.5499f);
+  all_floats_in(14.999f, 15.001f);      // gelu: the clamp of |x|
+  all_floats_in(-15.001f, -14.999f);
+  auto same_bits = [](float a, float b) {
+    std::uint32_t ua, ub;
+    std::memcpy(&ua, &a, sizeof a);
+    std::memcpy(&ub, &b, sizeof b);
+    return ua == ub || (std::isnan(a) && std::isnan(b));
+  };
+  auto check = [&](const char* name, auto functor, auto scalar) {
+    std::vector<float> y(x.size());
+    trustml::kernels::cpu::map_span(functor, y.data(), x.data(), static_cast<std::int64_t>(x.size()));
+    std::size_t differ = 0;
+    for (std::size_t i = 0; i < x.size(); ++i)
+      if (!same_bits(y[i], scalar(x[i])) && differ++ < 5)
+        std::printf("vmath_avx512 %s(%a): %a, vmath %a\n", name, static_cast<double>(x[i]), static_cast<double>(y[i]),
+                    static_cast<double>(scalar(x[i])));
+    CHECK_MESSAGE(differ == 0, std::string(name));
+    for (std::int64_t n = 0; n < 70; ++n) {  // lengths that end in every tail size; the tail must be untouched
+      std::vector<float> t(static_cast<std::size_t>(n) + 1, 7.0f);
+      trustml::kernels::cpu::map_span(functor, t.data(), x.data() + 1000, n);
+      for (std::int64_t i = 0; i < n; ++i) REQUIRE(same_bits(t[static_cast<std::size_t>(i)], scalar(x[1000 + static_cast<std::size_t>(i)])));
+      REQUIRE(t[static_cast<std::size_t>(n)] == 7.0f);
+    }
+  };
+  check("exp", trustml::fn::Exp{}, [](float v) { return vm::exp(v); });
+  check("tanh", trustml::fn::Tanh{}, [](float v) { return vm::tanh(v); });
+  check("gelu", trustml::fn::Gelu{}, [](float v) { return vm::gelu(v); });
+#else
+  MESSAGE("skipped: this build has no AVX-512F/DQ (kernels/cpu/vmath_avx512.hpp is not compiled)");
+#endif
 }

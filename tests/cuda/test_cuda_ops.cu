@@ -36,6 +36,7 @@ void real_elementwise() {
   compare("relu", [](auto x) { return relu(x); }, tol, at);
   compare("leaky_relu", [](auto x) { return leaky_relu(x, T(0.2)); }, tol, a);
   compare("clamp", [](auto x) { return clamp(x, T(-0.5), T(0.7)); }, tol, a);
+  compare("straight_through", [](auto x, auto y) { return straight_through(x, step(y)); }, tol, a, b);
   compare("maximum", [](auto x, auto y) { return maximum(x, y); }, tol, a, b);
   compare("minimum", [](auto x, auto y) { return minimum(x, y); }, tol, at, b);
   compare("where", [](auto c, auto x, auto y) { return where(c, x, y); }, tol, step(b), a, at);

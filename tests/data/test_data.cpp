@@ -154,6 +154,25 @@ TEST_CASE("read_idx names what is wrong with a malformed header") {
         std::string::npos);
 }
 
+TEST_CASE("read_idx checks the size of the header's dimensions before it multiplies them") {
+  tests::TempDir dir;
+  // 16 bytes whose dimensions multiply to 2^64, which wraps to 0 elements: no data, and no bytes after it.
+  const std::string wraps = dir.file("wraps.idx");
+  write_plain(wraps, idx_file(0x08, {1u << 20, 1u << 20, 1u << 24}, {}));
+  REQUIRE(read_plain(wraps).size() == 16);
+  CHECK(error_of(wraps) == "trustml::read_idx: " + wraps +
+                               ": dimension 2 (16777216) at byte 12 makes the array (dimensions [1048576, 1048576, "
+                               "16777216] so far) larger than 2^40 elements; the header is damaged");
+  // An empty array too: its strides are products of the other dimensions.
+  const std::string empty = dir.file("empty.idx");
+  write_plain(empty, idx_file(0x08, {0, 0xFFFFFFFFu, 0xFFFFFFFFu}, {}));
+  CHECK(error_of(empty).find(": dimension 2 (4294967295) at byte 12 makes the array") != std::string::npos);
+  write_plain(empty, idx_file(0x08, {3, 0, 1u << 20}, {}));
+  const IdxArray read = read_idx(empty);
+  CHECK(read.dims == std::vector<std::int64_t>{3, 0, 1 << 20});
+  CHECK(read.bytes.empty());
+}
+
 TEST_CASE("read_idx reports missing files and directories") {
   tests::TempDir dir;
   CHECK(error_of(dir.file("nothing.gz")) == "trustml::read_idx: " + dir.file("nothing.gz") + ": no such file");

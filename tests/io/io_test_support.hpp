@@ -2,6 +2,8 @@
 #pragma once
 
 #include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <complex>
 #include <cstdint>
@@ -21,6 +23,17 @@ inline std::vector<std::complex<float>> distinct_values(std::int64_t n) {
   std::vector<std::complex<float>> v;
   for (std::int64_t i = 0; i < n; ++i) v.emplace_back(0.5f * static_cast<float>(i) + 1, -static_cast<float>(i) * 0.25f);
   return v;
+}
+
+// The id of a process that no longer exists: a child that exits at once, reaped (the stale
+// temporary files of a killed save carry such an id).
+inline pid_t dead_pid() {
+  const pid_t pid = ::fork();
+  if (pid == 0) ::_exit(0);
+  REQUIRE(pid > 0);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return pid;
 }
 
 template <class T>

@@ -82,6 +82,40 @@ TEST_CASE("write_fastmri_kspace and the readers round trip k-space and the RSS i
   CHECK(dir.entries().size() == 1);
 }
 
+TEST_CASE("the fastMRI readers allocate only what the file stores, whatever its header claims") {
+  tests::TempDir dir;
+  const fs::path file = dir.path() / "k.h5", damaged = dir.path() / "damaged.h5";
+  write_fastmri_kspace(file, Tensor<cf>::zeros(Shape{2, 3, 4, 5}), Tensor<float>::zeros(Shape{2, 4, 7}));
+  const std::string bytes = tests::read_bytes(file);
+  // The dataspace message holds the sizes as 8-byte little-endian numbers; W (5) becomes `width`.
+  auto with_width = [&](std::uint64_t width) {
+    std::string dims, patched = bytes;
+    for (std::uint64_t d : {2, 3, 4, 5}) dims.append(reinterpret_cast<const char*>(&d), 8);
+    const std::size_t at = patched.find(dims);
+    REQUIRE(at != std::string::npos);
+    patched.replace(at + 24, 8, reinterpret_cast<const char*>(&width), 8);
+    tests::write_bytes(damaged, patched);
+  };
+  with_width(50);
+  check_kspace_error(damaged,
+                     "dataset 'kspace' of shape [2, 3, 4, 50] and 8-byte elements needs 9600 bytes, but the "
+                     "file stores 960 for it (a damaged header?)");
+  with_width(std::uint64_t{1} << 36);  // 13 TiB, which the reader once tried to allocate
+  check_kspace_error(damaged,
+                     "dataset 'kspace' of shape [2, 3, 4, 68719476736] needs 13194139533312 bytes, more than the limit "
+                     "of 17179869184");
+  with_width(std::uint64_t{1} << 62);
+  check_kspace_error(damaged, "dataset 'kspace' of shape [2, 3, 4, 4611686018427387904] is too large");
+  // An explicit maximum bounds what any dataset (a compressed one too) may need.
+  CHECK(read_fastmri_kspace(file, 960).shape() == Shape{2, 3, 4, 5});
+  tests::check_load_error(
+      "read_fastmri_kspace", [](const fs::path& p) { read_fastmri_kspace(p, 959); }, file,
+      "dataset 'kspace' of shape [2, 3, 4, 5] needs 960 bytes, more than the limit of 959");
+  tests::check_load_error(
+      "read_fastmri_dataset_real", [](const fs::path& p) { read_fastmri_dataset_real(p, "reconstruction_rss", 100); },
+      file, "dataset 'reconstruction_rss' of shape [2, 4, 7] needs 224 bytes, more than the limit of 100");
+}
+
 TEST_CASE("read_fastmri_kspace reads single-coil, float64 and (..., 2) float layouts") {
   tests::TempDir dir;
   const fs::path file = dir.path() / "k.h5";
@@ -185,4 +219,17 @@ TEST_CASE("write_fastmri_kspace refuses wrong shapes and keeps the old file") {
                      "cannot create the temporary file");
   CHECK(tests::read_bytes(file) == "old contents");
   CHECK(dir.entries().size() == 1);
+}
+
+TEST_CASE("write_fastmri_kspace removes the temporary files of killed saves of its target") {
+  tests::TempDir dir;
+  const fs::path file = dir.path() / "k.h5";
+  const std::string stale = ".k.h5.tmp-" + std::to_string(tests::dead_pid()) + "-0-1",
+                    live = ".k.h5.tmp-" + std::to_string(::getpid()) + "-0-1";
+  tests::write_bytes(dir.path() / stale, "partial");
+  tests::write_bytes(dir.path() / live, "partial");
+  write_fastmri_kspace(file, Tensor<cf>::zeros(Shape{1, 1, 2, 2}));
+  CHECK(!fs::exists(dir.path() / stale));
+  CHECK(fs::exists(dir.path() / live));
+  CHECK(dir.entries().size() == 2);
 }

@@ -203,9 +203,14 @@ TEST_CASE("load_safetensors names what is wrong with a corrupt header") {
       {R"({"a":{"dtype":"F32","shape":[18446744073709551615],"data_offsets":[0,8]}})", zeros8,
        "is not a non-negative integer"},
       {R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,4],"data_offsets":[0,8]}})", zeros8,
-       "shape [4294967296, 4294967296, 4] of F32 has more bytes than a 64-bit size can count"},
+       "shape [4294967296, 4294967296, 4] of F32 is too large: its byte count or a stride overflows int64"},
       {R"({"a":{"dtype":"F64","shape":[9223372036854775807,2],"data_offsets":[0,8]}})", zeros8,
-       "has more bytes than a 64-bit size can count"},
+       "is too large: its byte count or a stride overflows int64"},
+      {R"({"a":{"dtype":"F64","shape":[1152921504606846976],"data_offsets":[0,8]}})", zeros8,
+       "shape [1152921504606846976] of F64 is too large"},
+      // No elements, but a stride of 2^64: such a shape must not reach Shape and its strides.
+      {R"({"a":{"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}})", "",
+       "shape [0, 4294967296, 4294967296] of F32 is too large"},
       {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", zeros8, "data_offsets is [0], not [begin, end]"},
       {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,-8]}})", zeros8, "not [begin, end]"},
       {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":"0,8"}})", zeros8, "not [begin, end]"},
@@ -319,6 +324,22 @@ TEST_CASE("write_file_atomically replaces the target whole or not at all") {
     write_file_atomically(file, std::as_bytes(std::span(text)));
     CHECK(tests::read_bytes(file) == text);
     CHECK(dir.entries() == std::vector<std::string>{"checkpoint.bin"});
+  }
+  SUBCASE("the next save removes the temporary files of killed saves, and only those") {
+    const std::string dead = std::to_string(tests::dead_pid()), alive = std::to_string(::getpid());
+    const std::vector<std::string> stale = {".checkpoint.bin.tmp-" + dead + "-0-123"};
+    const std::vector<std::string> kept = {
+        ".checkpoint.bin.tmp-" + alive + "-0-123",  // a save in progress (in this process)
+        ".other.bin.tmp-" + dead + "-0-123",        // another target's
+        ".checkpoint.bin.tmp-x" + dead + "-0-123",  // not a name a save makes
+        ".checkpoint.bin.tmp-" + dead,
+    };
+    for (const auto& names : {stale, kept})
+      for (const std::string& name : names) tests::write_bytes(dir.path() / name, "partial");
+    write_file_atomically(file, std::vector<std::byte>(3));
+    for (const std::string& name : stale) CHECK_MESSAGE(!fs::exists(dir.path() / name), name);
+    for (const std::string& name : kept) CHECK_MESSAGE(fs::exists(dir.path() / name), name);
+    CHECK(dir.entries().size() == kept.size() + 1);
   }
   SUBCASE("a missing directory is an error naming the target") {
     const fs::path nowhere = dir.path() / "missing" / "file.bin";

@@ -99,3 +99,78 @@ TEST_CASE("checkpoint: resuming from a checkpoint continues exactly like the uni
   nn::save_module(dir.file("weights.safetensors"), *a);
   check_error([&] { train::load_checkpoint(dir.file("weights.safetensors"), *b, opt_b); }, "train::load_checkpoint");
 }
+
+TEST_CASE("nn files: a state dict that does not fit changes no weight") {
+  tests::TempDir dir;
+  using Linear = nn::Linear<float>;
+  nn::Sequential<float> small{std::make_shared<Linear>(3, 4, true, 1), std::make_shared<Linear>(4, 2, true, 2)};
+  nn::Sequential<float> other{std::make_shared<Linear>(3, 4, true, 3), std::make_shared<Linear>(4, 5, true, 4)};
+  nn::save_module(dir.file("small.safetensors"), small);
+  // Layer 0 fits, layer 1 does not: nothing is copied, not even layer 0.
+  const auto before = other.parameters()[0].to_vector();
+  check_error([&] { nn::load_module(dir.file("small.safetensors"), other); }, "nn::load_module",
+              "'1.weight': expected shape [5, 4], got [2, 4]");
+  CHECK(other.parameters()[0].to_vector() == before);
+  check_error([&] { other.check_state_dict(small.state_dict()); }, "nn::Module::load_state_dict",
+              "'1.bias': expected shape [5], got [2]");
+  CHECK(other.parameters()[0].to_vector() == before);
+}
+
+TEST_CASE("checkpoint: a checkpoint with a bad part changes neither the model nor the optimizer") {
+  tests::TempDir dir;
+  auto x = Tf::randn({4, 1, 28, 28}, 1);
+  auto y = Tensor<std::int64_t>::from_vector({0, 1, 2, 3}, {4});
+  auto train_step = [&](nn::Module<float>& model, optim::Optimizer<float>& opt) {
+    opt.zero_grad();
+    cross_entropy(model(x), y).backward();
+    opt.step();
+  };
+  auto a = nn::zoo::SmallCnn<float>(1, 10, 4);
+  optim::Adam<float> opt_a(a->parameters(), {.lr = 1e-3});
+  train_step(*a, opt_a);
+  const std::string good = dir.file("good.safetensors");
+  train::save_checkpoint(good, *a, opt_a, {.epoch = 1, .step = 1, .notes = {}});
+
+  auto b = nn::zoo::SmallCnn<float>(1, 10, 9);
+  optim::Adam<float> opt_b(b->parameters(), {.lr = 1e-3});
+  train_step(*b, opt_b);
+  auto weights = [&] {
+    std::vector<std::vector<float>> out;
+    for (const auto& p : b->parameters()) out.push_back(p.to_vector());
+    return out;
+  };
+  auto optimizer_state = [&] {
+    std::vector<std::vector<float>> out;
+    for (const auto& [name, t] : opt_b.state()) out.push_back(t.to_vector());
+    return out;
+  };
+  const auto weights_before = weights();
+  const auto state_before = optimizer_state();
+  // The checkpoint with one entry reshaped (same bytes, so the file itself is valid).
+  auto corrupt = [&](const std::string& name, const std::string& entry) {
+    auto file = io::load_safetensors(good);
+    bool found = false;
+    for (auto& array : file.arrays)
+      if (array.name == entry) {
+        array.shape = {static_cast<std::int64_t>(array.bytes.size() / sizeof(float))};
+        found = true;
+      }
+    REQUIRE(found);
+    io::save_safetensors(dir.file(name), file.arrays, file.metadata);
+    return dir.file(name);
+  };
+  const std::string bad_optimizer = corrupt("bad_optimizer.safetensors", "optimizer.group0.param0.exp_avg");
+  check_error([&] { train::load_checkpoint(bad_optimizer, *b, opt_b); }, "train::load_checkpoint",
+              "'group0.param0.exp_avg' has shape [144] but the parameter has shape [16, 1, 3, 3]");
+  CHECK(weights() == weights_before);
+  CHECK(optimizer_state() == state_before);
+  const std::string bad_model = corrupt("bad_model.safetensors", "model.features.0.weight");
+  check_error([&] { train::load_checkpoint(bad_model, *b, opt_b); }, "train::load_checkpoint",
+              "'features.0.weight': expected shape [16, 1, 3, 3], got [144]");
+  CHECK(weights() == weights_before);
+  CHECK(optimizer_state() == state_before);
+  // The good checkpoint still loads whole.
+  train::load_checkpoint(good, *b, opt_b);
+  for (std::size_t i = 0; i < a->parameters().size(); ++i)
+    CHECK(a->parameters()[i].to_vector() == b->parameters()[i].to_vector());
+}

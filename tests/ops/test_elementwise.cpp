@@ -156,6 +156,17 @@ OP_TEST(clamp) {
   check_grad([](auto& v) { return clamp(v[0], -0.5, 0.5); }, std::vector{x23()});
   CHECK_THROWS_AS(clamp(x23(), 1.0, -1.0), Error);
 }
+OP_TEST(straight_through) {
+  // Forward: the hard values; backward: the upstream gradient clipped to [-1, 1], into soft only.
+  auto soft = Td::from_vector({0.2, 0.9, 0.5, 0.1}).set_requires_grad();
+  auto hard = Td::from_vector({0, 1, 1, 0}).set_requires_grad();
+  auto out = straight_through(soft, hard);
+  CHECK(out.to_vector() == hard.to_vector());
+  sum(mul(out, Td::from_vector({-3, 0.25, 1.5, -0.75}))).backward();
+  CHECK(soft.grad().to_vector() == std::vector<double>{-1, 0.25, 1, -0.75});
+  CHECK(!hard.grad().defined());
+  CHECK_THROWS_WITH_AS(straight_through(soft, Td::zeros({2, 2})), doctest::Contains("straight_through"), Error);
+}
 OP_TEST(where) {
   auto c = Td::from_vector({1, 0, 1});
   CHECK(where(c, Td::from_vector({1, 2, 3}), Td::from_vector({-1, -2, -3})).to_vector() ==

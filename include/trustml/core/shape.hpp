@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <ostream>
 #include <sstream>
 #include <string>
@@ -16,6 +17,19 @@
 namespace trustml {
 
 inline constexpr int kMaxRank = 8;
+
+namespace detail {
+// The product of the sizes [first, last), multiplied from the last one, or nullopt when a partial
+// product overflows std::int64_t. The partial products are the row-major strides, so a 0 does not
+// excuse the others: [0, 2^32, 2^32] holds no elements, but its first stride would be 2^64.
+template <class It>
+std::optional<std::int64_t> checked_product(It first, It last) {
+  std::int64_t product = 1;
+  while (last != first)
+    if (__builtin_mul_overflow(product, *--last, &product)) return std::nullopt;
+  return product;
+}
+}  // namespace detail
 
 struct Shape {
   std::array<std::int64_t, kMaxRank> dims{};
@@ -45,10 +59,12 @@ struct Shape {
   TRUSTML_HD std::int64_t operator[](int i) const { return dims[i]; }
   TRUSTML_HD std::int64_t& operator[](int i) { return dims[i]; }
   TRUSTML_HD int size() const { return rank; }
-  TRUSTML_HD std::int64_t numel() const {
-    std::int64_t n = 1;
-    for (int i = 0; i < rank; ++i) n *= dims[i];
-    return n;
+  // The number of elements. Host only: device code gets the counts of tensors already allocated.
+  // `op` names the caller in the error thrown when a row-major stride or the count overflows int64.
+  std::int64_t numel(const char* op = "Shape::numel") const {
+    const std::optional<std::int64_t> n = detail::checked_product(begin(), end());
+    TRUSTML_CHECK(n.has_value(), op, "shape ", *this, " is too large: its element count or a stride overflows int64");
+    return *n;
   }
   void push_back(std::int64_t d) {
     TRUSTML_CHECK(rank < kMaxRank, "Shape", "rank exceeds the maximum rank ", kMaxRank);
@@ -77,8 +93,9 @@ struct Shape {
 
 using Strides = Shape;
 
-// Row-major (C-contiguous) strides of a shape.
-inline Strides contiguous_strides(const Shape& shape) {
+// Row-major (C-contiguous) strides of a shape; `op` names the caller in the overflow error.
+inline Strides contiguous_strides(const Shape& shape, const char* op = "contiguous_strides") {
+  (void)shape.numel(op);  // checks every product computed below
   Strides s;
   s.rank = shape.rank;
   std::int64_t step = 1;

@@ -93,6 +93,47 @@ TRUSTML_HD TRUSTML_VMATH_INLINE double pow2(std::int64_t n) {
   return double_of(static_cast<std::uint64_t>(n + 1023) << 52);
 }
 
+// The coefficients of the polynomials that kernels/cpu/vmath_avx512.hpp evaluates too, highest
+// degree first, listed once for both. (A function, not an array: nvcc's device code cannot read a
+// host constexpr array; constant indices fold either way.)
+struct ExpTaylor {  // e^r = 1 + r + r^2 q(r): q's coefficients, 1/7! down to 1/2!
+  static constexpr int size = 6;
+  TRUSTML_HD static constexpr float at(int i) {
+    constexpr float c[size] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f};
+    return c[i];
+  }
+};
+struct TanhTaylor {  // tanh x = x + x^3 P(x^2) for |x| < 0.55: the Taylor series to x^19
+  static constexpr int size = 9;
+  TRUSTML_HD static constexpr float at(int i) {
+    constexpr float c[size] = {-2.391291142e-04f, 5.900274409e-04f, -1.455834387e-03f,
+                               3.592128037e-03f,  -8.863235530e-03f, 2.186948854e-02f,
+                               -5.396825397e-02f, 1.333333333e-01f,  -3.333333333e-01f};
+    return c[i];
+  }
+};
+struct ErfcxFit {  // erfcx(z), z >= 0, as a polynomial of degree 14 in t = (z - 3) / (z + 3)
+  static constexpr int size = 15;
+  TRUSTML_HD static constexpr double at(int i) {
+    constexpr double c[size] = {6.3831699254751628e-07, 1.2544102494203846e-06, -7.1274263327633647e-06,
+                                -1.1676507516942061e-05, 6.3392736474814082e-05, 4.4393376653432612e-05,
+                                -0.00059676547615486973, 0.00070808881947865784, 0.0042690632441895783,
+                                -0.024392569808490368,  0.071665846129017913,  -0.15011593006618662,
+                                0.24560380129417445,    -0.32623356021355449,  0.1790011511846144};
+    return c[i];
+  }
+};
+TRUSTML_HD TRUSTML_VMATH_INLINE float fma(float a, float b, float c) { return ::fmaf(a, b, c); }
+TRUSTML_HD TRUSTML_VMATH_INLINE double fma(double a, double b, double c) { return ::fma(a, b, c); }
+// Horner's rule with fma over one of the coefficient lists above.
+template <class P, class R>
+TRUSTML_HD TRUSTML_VMATH_INLINE R horner(R x) {
+  R p = P::at(0);
+  TRUSTML_UNROLL
+  for (int i = 1; i < P::size; ++i) p = detail::fma(p, x, static_cast<R>(P::at(i)));
+  return p;
+}
+
 // e^y for y in [-745, 0] (the double precision used inside the float functions: relative error
 // below 1e-11): Taylor polynomial of degree 10, 2^n in two factors for the denormal range.
 TRUSTML_HD TRUSTML_VMATH_INLINE double exp_neg(double y) {
@@ -115,26 +156,9 @@ TRUSTML_HD TRUSTML_VMATH_INLINE double exp_neg(double y) {
   const std::int64_t k1 = ((k + 2048) >> 1) - 1024;  // shifted to non-negative first: a logical shift
   return p * pow2(k1) * pow2(k - k1);
 }
-// erfcx(z) = e^{z^2} erfc(z) for z >= 0, relative error 2.2e-10: a polynomial of degree 14 in
-// t = (z - 3) / (z + 3) (Chebyshev fit made for this file, see the top).
-TRUSTML_HD TRUSTML_VMATH_INLINE double erfcx_poly(double z) {
-  const double t = (z - 3.0) / (z + 3.0);
-  double p = 6.3831699254751628e-07;
-  p = ::fma(p, t, 1.2544102494203846e-06);
-  p = ::fma(p, t, -7.1274263327633647e-06);
-  p = ::fma(p, t, -1.1676507516942061e-05);
-  p = ::fma(p, t, 6.3392736474814082e-05);
-  p = ::fma(p, t, 4.4393376653432612e-05);
-  p = ::fma(p, t, -0.00059676547615486973);
-  p = ::fma(p, t, 0.00070808881947865784);
-  p = ::fma(p, t, 0.0042690632441895783);
-  p = ::fma(p, t, -0.024392569808490368);
-  p = ::fma(p, t, 0.071665846129017913);
-  p = ::fma(p, t, -0.15011593006618662);
-  p = ::fma(p, t, 0.24560380129417445);
-  p = ::fma(p, t, -0.32623356021355449);
-  return ::fma(p, t, 0.1790011511846144);
-}
+// erfcx(z) = e^{z^2} erfc(z) for z >= 0, relative error 2.2e-10 (Chebyshev fit made for this file,
+// see the top).
+TRUSTML_HD TRUSTML_VMATH_INLINE double erfcx_poly(double z) { return horner<ErfcxFit>((z - 3.0) / (z + 3.0)); }
 // erfc(z) for z in [0, 10.5]: e^{-z^2} erfcx(z).
 TRUSTML_HD TRUSTML_VMATH_INLINE double erfc_nonneg(double z) { return exp_neg(-z * z) * erfcx_poly(z); }
 }  // namespace detail
@@ -148,13 +172,7 @@ TRUSTML_HD TRUSTML_VMATH_INLINE float exp(float x) {
   float r = ::fmaf(-n, 0.693145751953125f, x);   // ln2 high part (16 bits): n * hi is exact
   r = ::fmaf(-n, 1.428606765330187045e-06f, r);  // ln2 low part
   // e^r = 1 + r + r^2 q(r), Taylor to r^7: truncation 5.2e-9 relative (0.09 ulp) at |r| = ln2/2.
-  float q = 1.0f / 5040;
-  q = ::fmaf(q, r, 1.0f / 720);
-  q = ::fmaf(q, r, 1.0f / 120);
-  q = ::fmaf(q, r, 1.0f / 24);
-  q = ::fmaf(q, r, 1.0f / 6);
-  q = ::fmaf(q, r, 0.5f);
-  const float p = 1.0f + ::fmaf(r * r, q, r);  // in [0.70, 1.42]
+  const float p = 1.0f + ::fmaf(r * r, detail::horner<detail::ExpTaylor>(r), r);  // in [0.70, 1.42]
   // p 2^k by adding k to p's exponent field. Below k = -125 the result is denormal: there k + 64 is
   // added and the product with 2^-64 rounds once. At k = 128 (x <= 88.7228317, the largest float
   // whose exp is finite) r < 0, so p <= 1 and the field does not overflow.
@@ -256,16 +274,7 @@ TRUSTML_HD TRUSTML_VMATH_INLINE float tanh(float x) {
   const float a = detail::abs(x);
   // |x| < 0.55: x + x^3 P(x^2), the Taylor series of tanh to x^19 (truncation 6e-10 relative).
   const float x2 = x * x;
-  float p = -2.391291142e-04f;
-  p = ::fmaf(p, x2, 5.900274409e-04f);
-  p = ::fmaf(p, x2, -1.455834387e-03f);
-  p = ::fmaf(p, x2, 3.592128037e-03f);
-  p = ::fmaf(p, x2, -8.863235530e-03f);
-  p = ::fmaf(p, x2, 2.186948854e-02f);
-  p = ::fmaf(p, x2, -5.396825397e-02f);
-  p = ::fmaf(p, x2, 1.333333333e-01f);
-  p = ::fmaf(p, x2, -3.333333333e-01f);
-  const float small = ::fmaf(a * x2, p, a);
+  const float small = ::fmaf(a * x2, detail::horner<detail::TanhTaylor>(x2), a);
   // |x| >= 0.55: 1 - 2 / (e^{2|x|} + 1) >= 1/2; e^{2|x|} = inf for large |x| gives exactly 1.
   const float big = 1.0f - 2.0f / (vmath::exp(2.0f * a) + 1.0f);
   return detail::with_sign_of(a < 0.55f ? small : big, x);  // keeps -0; NaN: both are NaN

@@ -151,9 +151,12 @@ inline IdxArray read_idx(const std::string& path) {
   IdxArray array;
   array.type_code = type_code;
   std::uint64_t offset = 4;
-  // Checked against 2^40 bytes, a bound no IDX data set approaches, so the product cannot overflow.
+  // The product of the non-zero dimensions is kept within 2^40, a bound no IDX data set approaches,
+  // by a check before each multiplication. It bounds the element count and every stride, so that
+  // an empty array ([0, 2^32 - 1, 2^32 - 1]) cannot overflow them either.
   constexpr std::uint64_t kMaxElements = std::uint64_t{1} << 40;
-  std::uint64_t elements = 1;
+  std::uint64_t extent = 1;
+  bool empty = false;
   for (int d = 0; d < rank; ++d) {
     unsigned char be[4];
     const std::size_t got = in.read(be, 4, offset);
@@ -161,12 +164,15 @@ inline IdxArray read_idx(const std::string& path) {
                   "..", offset + 3, ") is cut off at byte ", offset + got);
     const std::uint64_t dim = (std::uint64_t{be[0]} << 24) | (std::uint64_t{be[1]} << 16) |
                               (std::uint64_t{be[2]} << 8) | std::uint64_t{be[3]};
-    elements *= dim;
-    TRUSTML_CHECK(elements <= kMaxElements, "read_idx", path, ": dimension ", d, " (", dim, ") at byte ", offset,
-                  " makes the array larger than 2^40 elements; the header is damaged");
     array.dims.push_back(static_cast<std::int64_t>(dim));
+    TRUSTML_CHECK(dim <= kMaxElements / extent, "read_idx", path, ": dimension ", d, " (", dim, ") at byte ", offset,
+                  " makes the array (dimensions ", array.dims_string(), " so far) larger than 2^40 elements; the ",
+                  "header is damaged");
+    if (dim == 0) empty = true;
+    else extent *= dim;
     offset += 4;
   }
+  const std::uint64_t elements = empty ? 0 : extent;
 
   // Read in chunks and grow the buffer as data arrives: the header's claim is checked, not trusted.
   const std::uint64_t header_bytes = offset;

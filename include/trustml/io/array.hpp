@@ -11,7 +11,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -100,22 +99,20 @@ struct ShapeText {
 };
 
 // The number of bytes an array of `shape` and `dtype` holds, or nullopt when a dimension is
-// negative or the element or byte count overflows: loaders call this on untrusted shapes before
-// they compare anything with a file size.
+// negative, or the element count, a stride (detail::checked_product) or the byte count overflows
+// int64: loaders call this on untrusted shapes before they compare anything with a file size.
 inline std::optional<std::uint64_t> byte_size(const std::vector<std::int64_t>& shape, DType dtype) {
-  std::uint64_t count = 1;
-  for (std::int64_t d : shape) {
+  for (std::int64_t d : shape)
     if (d < 0) return std::nullopt;
-    const auto dim = static_cast<std::uint64_t>(d);
-    if (dim != 0 && count > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) / dim)
-      return std::nullopt;
-    count *= dim;
-  }
-  const std::size_t element = element_size(dtype);
-  if (element == 0 || count > std::numeric_limits<std::uint64_t>::max() / element)
-    return std::nullopt;  // 0: not a DType
-  return count * element;
+  const std::optional<std::int64_t> count = ::trustml::detail::checked_product(shape.begin(), shape.end());
+  const auto element = static_cast<std::int64_t>(element_size(dtype));
+  std::int64_t bytes;
+  if (!count || element == 0 || __builtin_mul_overflow(*count, element, &bytes)) return std::nullopt;  // 0: not a DType
+  return static_cast<std::uint64_t>(bytes);
 }
+
+// What loaders say of a shape for which byte_size gives nullopt (after their own check of signs).
+inline constexpr const char* kTooLarge = " is too large: its byte count or a stride overflows int64";
 
 // Throws a trustml::Error from `op` unless the array's shape is valid and its bytes fill it exactly
 // (and, for BOOL, every byte is 0 or 1: other values are not bools in NumPy, PyTorch or C++).
@@ -125,8 +122,7 @@ inline void check_array(const Array& array, const char* op, std::string_view whe
     TRUSTML_CHECK(d >= 0, op, where, "array '", array.name, "' has a negative dimension in shape ",
                   ShapeText{array.shape});
   const auto expected = byte_size(array.shape, array.dtype);
-  TRUSTML_CHECK(expected.has_value(), op, where, "array '", array.name, "': the size of shape ", ShapeText{array.shape},
-                " overflows");
+  TRUSTML_CHECK(expected.has_value(), op, where, "array '", array.name, "': shape ", ShapeText{array.shape}, kTooLarge);
   TRUSTML_CHECK(*expected == array.bytes.size(), op, where, "array '", array.name, "' of ", array.dtype, " and shape ",
                 ShapeText{array.shape}, " needs ", *expected, " bytes, has ", array.bytes.size());
   if (array.dtype == DType::BOOL)

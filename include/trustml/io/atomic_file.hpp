@@ -4,16 +4,19 @@
 // final rename is atomic), which is flushed to disk (fsync) and then renamed over the target.
 // Readers therefore see the old file or the complete new one, never a mix, even if the process is
 // killed or the disk fills up midway. On any error the temporary file is removed, the target is
-// left as it was, and a trustml::Error names the target path.
+// left as it was, and a trustml::Error names the target path. A save also removes the temporary
+// files that earlier saves of the same target left when their process was killed.
 //
 // POSIX only (open, write, fsync, rename), like the rest of trustml's host code.
 #pragma once
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -31,6 +34,46 @@ namespace trustml::io {
 namespace detail {
 inline std::string errno_text(int error) { return std::generic_category().message(error); }
 class TemporaryFile;
+
+// Where the temporary files of `target` go: its own directory, so that the final rename stays on
+// one file system and is atomic.
+inline std::filesystem::path directory_of(const std::filesystem::path& target) {
+  return target.has_parent_path() ? target.parent_path() : ".";
+}
+
+// ".<name>.tmp-": how every temporary file name of `target` starts; the saving process's id follows.
+inline std::string temporary_prefix(const std::filesystem::path& target) {
+  std::string prefix = ".";  // appended step by step: GCC 12 warns (-Wrestrict) on "." + std::string
+  prefix += target.filename().string();
+  return prefix += ".tmp-";
+}
+
+// A new temporary file name for `target`. Several threads or processes may save the same target at
+// once: the pid, a process-wide counter and a random number make the name unique.
+inline std::filesystem::path temporary_path(const std::filesystem::path& target) {
+  static std::atomic<std::uint64_t> counter{0};
+  std::random_device entropy;
+  return directory_of(target) / (temporary_prefix(target) + std::to_string(::getpid()) + "-" +
+                                 std::to_string(counter++) + "-" + std::to_string(entropy()));
+}
+
+// Removes the temporary files of `target` whose saving process no longer exists (kill(pid, 0)
+// fails with ESRCH): what saves killed midway left. A live process's file, whoever owns it, may be a
+// save in progress and stays. Best effort: a directory that cannot be listed is left alone.
+inline void remove_stale_temporaries(const std::filesystem::path& target) {
+  const std::string prefix = temporary_prefix(target);
+  std::error_code error;
+  for (std::filesystem::directory_iterator it(directory_of(target), error), end; !error && it != end;
+       it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const char* digits = name.c_str() + prefix.size();
+    pid_t pid = 0;
+    const auto [rest, parsed] = std::from_chars(digits, name.c_str() + name.size(), pid);
+    if (parsed != std::errc() || pid <= 0 || *rest != '-') continue;  // not a name temporary_path makes
+    if (::kill(pid, 0) != 0 && errno == ESRCH) ::unlink(it->path().c_str());
+  }
+}
 }  // namespace detail
 
 // What write_file_atomically's callback writes through. Unbuffered: each call is written to the
@@ -68,20 +111,15 @@ class TemporaryFile {
  public:
   TemporaryFile(const std::filesystem::path& target, const char* op) : target_(target), op_(op) {
     TRUSTML_CHECK(target.has_filename(), op, target.string(), ": the path has no file name");
-    const std::filesystem::path directory = target.has_parent_path() ? target.parent_path() : ".";
-    // Several threads or processes may save the same target at once: pid, a process-wide counter
-    // and a random number make the name unique, and O_EXCL makes a collision an error, not a share.
-    static std::atomic<std::uint64_t> counter{0};
-    std::random_device entropy;
+    remove_stale_temporaries(target);
+    // O_EXCL makes a collision of names an error, not a share.
     for (int attempt = 0; fd_ < 0; ++attempt) {
-      std::string name = ".";
-      name += target.filename().string();
-      name += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + std::to_string(entropy());
-      path_ = directory / name;
+      path_ = temporary_path(target);
       fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
       const int error = errno;
       TRUSTML_CHECK(fd_ >= 0 || (error == EEXIST && attempt < 100), op, target.string(),
-                    ": cannot create a temporary file in ", directory.string(), ": ", detail::errno_text(error));
+                    ": cannot create a temporary file in ", directory_of(target).string(), ": ",
+                    detail::errno_text(error));
     }
   }
   ~TemporaryFile() {
@@ -104,8 +142,7 @@ class TemporaryFile {
     committed_ = true;
     // The rename itself is durable only once the directory is synced. The new file is already in
     // place, so a failure here (some file systems refuse fsync on directories) is not reported.
-    const std::filesystem::path directory = target_.has_parent_path() ? target_.parent_path() : ".";
-    const int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const int dir_fd = ::open(directory_of(target_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd >= 0) {
       ::fsync(dir_fd);
       ::close(dir_fd);

@@ -8,6 +8,11 @@
 //
 // HDF5 prints its error stack to stderr by default; every call here runs with that printing off
 // and turns a failure into a trustml::Error "trustml::<op>: <file>: ... dataset '<name>' ...".
+//
+// A damaged header can claim any shape, so the readers allocate only what the file backs: a
+// contiguous or compact dataset (what h5py and write_fastmri_kspace write) must store exactly the
+// bytes its shape needs, and no dataset may be larger than `max_bytes` (chunked data can be
+// compressed or left to its fill value, so its storage size bounds nothing).
 #pragma once
 
 #if !__has_include(<hdf5.h>)
@@ -18,12 +23,11 @@
 #include <hdf5.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <complex>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
-#include <random>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +40,10 @@
 #include "trustml/tensor/tensor.hpp"
 
 namespace trustml::io {
+
+// The readers' default bound on a dataset's size in the file; the largest fastMRI volumes have
+// about 2 GiB of k-space.
+inline constexpr std::uint64_t kFastmriMaxBytes = std::uint64_t{16} << 30;
 
 namespace detail {
 // Turns HDF5's automatic error printing off for the scope and restores what it was.
@@ -131,7 +139,8 @@ struct H5Dataset {
   std::string where;  // "<file>: dataset '<name>'"
 };
 
-inline void open_h5_dataset(H5Dataset& d, const std::filesystem::path& path, const std::string& name, const char* op) {
+inline void open_h5_dataset(H5Dataset& d, const std::filesystem::path& path, const std::string& name, const char* op,
+                            std::uint64_t max_bytes) {
   const std::string file = path.string();
   std::error_code error;
   TRUSTML_CHECK(!std::filesystem::is_directory(path, error), op, file, ": is a directory");
@@ -152,13 +161,27 @@ inline void open_h5_dataset(H5Dataset& d, const std::filesystem::path& path, con
                 " has no dataspace (an empty or null dataset)");
   std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-  // Every size must fit an int64 and their product, as 8-byte elements, a 64-bit byte count.
-  std::uint64_t numel = 1;
   for (const hsize_t n : dims) {
-    constexpr auto limit = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) / 8;
-    TRUSTML_CHECK(n == 0 || numel <= limit / n, op, d.where, " is too large to hold in memory");
-    numel *= n;
+    TRUSTML_CHECK(n <= static_cast<hsize_t>(std::numeric_limits<std::int64_t>::max()), op, d.where, " has a size ", n,
+                  " beyond 2^63");
     d.dims.push_back(static_cast<std::int64_t>(n));
+  }
+  // The checks of the header comment, before anything is allocated.
+  const std::optional<std::int64_t> numel = ::trustml::detail::checked_product(d.dims.begin(), d.dims.end());
+  const auto element = static_cast<std::int64_t>(H5Tget_size(d.type.get()));
+  std::int64_t bytes = 0;
+  TRUSTML_CHECK(numel && element > 0 && !__builtin_mul_overflow(*numel, element, &bytes), op, d.where, " of shape ",
+                ShapeText{d.dims}, kTooLarge);
+  TRUSTML_CHECK(static_cast<std::uint64_t>(bytes) <= max_bytes, op, d.where, " of shape ", ShapeText{d.dims}, " needs ",
+                bytes, " bytes, more than the limit of ", max_bytes);
+  H5Id create_plist(H5Dget_create_plist(d.dataset.get()), H5Pclose);
+  const H5D_layout_t layout = create_plist.ok() ? H5Pget_layout(create_plist.get()) : H5D_LAYOUT_ERROR;
+  TRUSTML_CHECK(layout != H5D_LAYOUT_ERROR, op, d.where, ": cannot read its storage layout", h5_error_text());
+  if (layout == H5D_CONTIGUOUS || layout == H5D_COMPACT) {
+    const hsize_t stored = H5Dget_storage_size(d.dataset.get());
+    TRUSTML_CHECK(stored == static_cast<hsize_t>(bytes), op, d.where, " of shape ", ShapeText{d.dims}, " and ", element,
+                  "-byte elements needs ", bytes, " bytes, but the file stores ", stored,
+                  " for it (a damaged header?)");
   }
 }
 
@@ -173,11 +196,12 @@ inline H5Id h5_complex_type(hid_t member, const char* real = "r", const char* im
 }  // namespace detail
 
 // Reads dataset "kspace" as [slices, coils, H, W]; single-coil files ([slices, H, W]) get coils = 1.
-inline Tensor<std::complex<float>, Cpu> read_fastmri_kspace(const std::filesystem::path& path) {
+inline Tensor<std::complex<float>, Cpu> read_fastmri_kspace(const std::filesystem::path& path,
+                                                            std::uint64_t max_bytes = kFastmriMaxBytes) {
   constexpr const char* op = "read_fastmri_kspace";
   detail::H5QuietErrors quiet;
   detail::H5Dataset d;
-  detail::open_h5_dataset(d, path, "kspace", op);
+  detail::open_h5_dataset(d, path, "kspace", op, max_bytes);
   std::vector<std::int64_t> dims = d.dims;
   const H5T_class_t type_class = H5Tget_class(d.type.get());
   detail::H5Id memory_type(-1, H5Tclose);
@@ -214,11 +238,12 @@ inline Tensor<std::complex<float>, Cpu> read_fastmri_kspace(const std::filesyste
 
 // Reads a real dataset (floats or integers, rank <= 8) as float32, e.g. "reconstruction_rss"
 // [slices, 320, 320] or a test file's "mask".
-inline Tensor<float, Cpu> read_fastmri_dataset_real(const std::filesystem::path& path, const std::string& name) {
+inline Tensor<float, Cpu> read_fastmri_dataset_real(const std::filesystem::path& path, const std::string& name,
+                                                    std::uint64_t max_bytes = kFastmriMaxBytes) {
   constexpr const char* op = "read_fastmri_dataset_real";
   detail::H5QuietErrors quiet;
   detail::H5Dataset d;
-  detail::open_h5_dataset(d, path, name, op);
+  detail::open_h5_dataset(d, path, name, op, max_bytes);
   const H5T_class_t type_class = H5Tget_class(d.type.get());
   TRUSTML_CHECK(type_class == H5T_FLOAT || type_class == H5T_INTEGER, op, d.where, " holds ",
                 detail::h5_class_name(type_class), ", expected real numbers (floats or integers)");
@@ -248,12 +273,9 @@ void write_fastmri_kspace(const std::filesystem::path& path, const Tensor<std::c
   TRUSTML_CHECK(path.has_filename(), op, file, ": the path has no file name");
   detail::H5QuietErrors quiet;
 
-  // The temporary name is unique across threads and processes, as in write_file_atomically.
-  static std::atomic<std::uint64_t> counter{0};
-  std::random_device entropy;
-  const std::filesystem::path temporary = (path.has_parent_path() ? path.parent_path() : std::filesystem::path(".")) /
-                                          ("." + path.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
-                                           std::to_string(counter++) + "-" + std::to_string(entropy()));
+  // Named and cleaned up as write_file_atomically's temporary files.
+  detail::remove_stale_temporaries(path);
+  const std::filesystem::path temporary = detail::temporary_path(path);
   // Declared before the file so that it runs after the file is closed; armed only once the file is
   // ours (H5F_ACC_EXCL fails on an existing name, which must not be removed).
   struct RemoveOnError {

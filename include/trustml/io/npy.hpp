@@ -264,8 +264,7 @@ inline Array load_npy(const std::filesystem::path& path) {
   TRUSTML_CHECK(!header.fortran_order, op, file, ": shape ", ShapeText{array.shape},
                 " is stored in Fortran order; only C order is supported (save a C-contiguous array)");
   const auto expected = byte_size(array.shape, array.dtype);
-  TRUSTML_CHECK(expected.has_value(), op, file, ": shape ", ShapeText{array.shape}, " of ", header.descr,
-                " has more bytes than a 64-bit size can count");
+  TRUSTML_CHECK(expected.has_value(), op, file, ": shape ", ShapeText{array.shape}, " of ", header.descr, kTooLarge);
   const std::uint64_t data_start = header_start + header_size;
   const std::uint64_t data_size = file_size - data_start;
   TRUSTML_CHECK(data_size == *expected, op, file, ": shape ", ShapeText{array.shape}, " of ", header.descr, " needs ",

@@ -139,7 +139,7 @@ inline SafetensorsEntry parse_entry(const std::string& name, const Json& entry, 
   }
   const auto bytes = byte_size(out.array.shape, out.array.dtype);
   TRUSTML_CHECK(bytes.has_value(), op, file, ": tensor '", name, "': shape ", ShapeText{out.array.shape}, " of ",
-                out.array.dtype, " has more bytes than a 64-bit size can count");
+                out.array.dtype, kTooLarge);
 
   const Json& offsets = entry["data_offsets"];
   const bool two_sizes = offsets.is_array() && offsets.size() == 2 && json_size(offsets[0]) && json_size(offsets[1]);

@@ -59,8 +59,8 @@ TRUSTML_UNARY_FN(Relu, x > V(0) ? x : V(0))
 TRUSTML_UNARY_FN(Step, x > V(0) ? V(1) : V(0))
 TRUSTML_UNARY_FN(Sign, x > V(0) ? V(1) : (x < V(0) ? V(-1) : V(0)))
 TRUSTML_UNARY_FN(Conj, math::conj(x))
-#undef TRUSTML_UNARY_FN
-#undef TRUSTML_BINARY_FN
+// TRUSTML_UNARY_FN and TRUSTML_BINARY_FN stay defined: ops added outside the library
+// (TRUSTML_EXTRA_OPS, docs/adding_an_op.md) write their functors with them too.
 
 // Functors with a parameter carry it as a real or element-typed member.
 template <class P>

@@ -174,15 +174,20 @@ class Module {
   }
 
   // Copies every entry of `state` (from any device) into the tensor of the same name, in place.
-  // With `strict`, missing and unexpected names are errors too; every problem is listed at once.
+  // Every entry's shape is checked, and with `strict` that no name is missing or unexpected, before
+  // anything is copied: a state that does not fit is an error listing every problem and changes
+  // nothing.
   template <class D2>
   void load_state_dict(const StateDict<T, D2>& state, bool strict = true) {
-    auto own = state_dict();
-    std::ostringstream problems;
-    copy_matching(own.tensors, state.tensors, strict, problems);
-    copy_matching(own.index_tensors, state.index_tensors, strict, problems);
-    const std::string text = problems.str();
-    TRUSTML_CHECK(text.empty(), "nn::Module::load_state_dict", "state does not fit ", type_name_, ":", text);
+    const auto [tensors, index_tensors] = match_state(state, strict);
+    copy_pairs(tensors);
+    copy_pairs(index_tensors);
+  }
+  // The checks of load_state_dict alone: throws its error when `state` does not fit, copies nothing.
+  // A caller that loads more than the module (train::load_checkpoint) checks every part first.
+  template <class D2>
+  void check_state_dict(const StateDict<T, D2>& state, bool strict = true) const {
+    (void)match_state(state, strict);
   }
 
   // ---- modes and utilities ----
@@ -236,10 +241,28 @@ class Module {
     for (auto& [name, child] : children_) child->collect(out, prefix + name + ".", true, get);
   }
 
+  // Own tensors paired with the entries of `state` load_state_dict copies into them; throws, listing
+  // every problem, when `state` does not fit.
+  template <class D2>
+  auto match_state(const StateDict<T, D2>& state, bool strict) const {
+    const auto own = state_dict();
+    std::ostringstream problems;
+    // Braces: the parameters' problems are listed before the index buffers'.
+    auto pairs = std::pair{match(own.tensors, state.tensors, strict, problems),
+                           match(own.index_tensors, state.index_tensors, strict, problems)};
+    const std::string text = problems.str();
+    TRUSTML_CHECK(text.empty(), "nn::Module::load_state_dict", "state does not fit ", type_name_, ":", text);
+    return pairs;
+  }
+
   template <class U, class D2>
-  static void copy_matching(const std::vector<std::pair<std::string, Tensor<U, D>>>& own,
+  using Pairs = std::vector<std::pair<Tensor<U, D>, Tensor<U, D2>>>;
+
+  template <class U, class D2>
+  static Pairs<U, D2> match(const std::vector<std::pair<std::string, Tensor<U, D>>>& own,
                             const std::vector<std::pair<std::string, Tensor<U, D2>>>& given, bool strict,
                             std::ostringstream& problems) {
+    Pairs<U, D2> pairs;
     std::vector<bool> used(given.size(), false);
     for (auto& [name, dst] : own) {
       std::size_t i = 0;
@@ -254,13 +277,21 @@ class Module {
         problems << "\n  '" << name << "': expected shape " << dst.shape() << ", got " << src.shape();
         continue;
       }
-      NoGradGuard no_grad;
-      ops::assign(dst, src.template to<D>());
-      dst.bump_version();
+      pairs.emplace_back(dst, src);
     }
     if (strict)
       for (std::size_t i = 0; i < given.size(); ++i)
         if (!used[i]) problems << "\n  unexpected '" << given[i].first << "' " << given[i].second.shape();
+    return pairs;
+  }
+
+  template <class U, class D2>
+  static void copy_pairs(const Pairs<U, D2>& pairs) {
+    NoGradGuard no_grad;
+    for (auto& [dst, src] : pairs) {
+      ops::assign(dst, src.template to<D>());
+      dst.bump_version();
+    }
   }
 
   std::string type_name_;

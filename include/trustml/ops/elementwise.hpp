@@ -126,6 +126,16 @@ template <ops::RealFloating T, class D>
 Tensor<T, D> minimum(const Tensor<T, D>& a, const Tensor<T, D>& b) {
   return ops::binary<Op::minimum>(a, b, fn::Minimum{});
 }
+// `hard` in the forward pass; in the backward pass the output's gradient goes to `soft`, clipped to
+// [-1, 1] (the straight-through estimator with a hardtanh on the gradient, as TextGrad uses it): a
+// discrete sample stands for the relaxed variable it was drawn from (attacks/straight_through.hpp).
+// `hard` gets no gradient; the shapes must be equal.
+template <ops::RealFloating T, class D>
+Tensor<T, D> straight_through(const Tensor<T, D>& soft, const Tensor<T, D>& hard) {
+  TRUSTML_CHECK(soft.shape() == hard.shape(), "straight_through", "the soft and hard tensors differ in shape: ",
+                soft.shape(), " and ", hard.shape());
+  return ops::record<Op::straight_through>(hard.clone(), NoAttrs{}, soft);
+}
 // cond ? a : b elementwise (cond nonzero means true); all three broadcast together.
 template <FloatingScalar T, class D>
 Tensor<T, D> where(const Tensor<T, D>& cond, const Tensor<T, D>& a, const Tensor<T, D>& b) {
@@ -329,6 +339,10 @@ TRUSTML_RULE(silu, inputs) {
   if (!grad_enabled()) return grads(ops::binary_map<T>("silu", c.grad, x, fn::SiluBackward{}));
   auto s = sigmoid(x);
   return grads(mul(c.grad, mul(s, add_scalar(mul(x, add_scalar(neg(s), T(1))), T(1)))));
+}
+TRUSTML_RULE(straight_through, nothing) {
+  using T = InT<C>;
+  return grads(clamp(c.grad, T(-1), T(1)));
 }
 TRUSTML_RULE(clamp, inputs) { return grads(mul(c.grad, in_range(c.template in<0>(), c.attrs.lo, c.attrs.hi))); }
 TRUSTML_RULE(where, inputs) {

@@ -30,22 +30,23 @@ template <Scalar T, class D>
 Tensor<T, D> reshape(const Tensor<T, D>& a, const Shape& shape) {
   Shape s = shape;
   int infer = -1;
-  std::int64_t known = 1;
   for (int i = 0; i < s.rank; ++i) {
     if (s.dims[i] == -1) {
       TRUSTML_CHECK(infer < 0, "reshape", "more than one -1 in target shape ", shape);
       infer = i;
     } else {
       TRUSTML_CHECK(s.dims[i] >= 0, "reshape", "negative size in target shape ", shape);
-      known *= s.dims[i];
     }
   }
   if (infer >= 0) {
+    s.dims[infer] = 1;
+    const std::int64_t known = s.numel("reshape");
     TRUSTML_CHECK(known != 0 && a.numel() % known == 0, "reshape", "cannot reshape ", a.shape(), " into ", shape);
     s.dims[infer] = a.numel() / known;
   }
-  TRUSTML_CHECK(s.numel() == a.numel(), "reshape", "cannot reshape ", a.shape(), " (", a.numel(), " elements) into ",
-                shape, " (", s.numel(), " elements)");
+  const std::int64_t n = s.numel("reshape");
+  TRUSTML_CHECK(n == a.numel(), "reshape", "cannot reshape ", a.shape(), " (", a.numel(), " elements) into ", shape,
+                " (", n, " elements)");
   if (s == a.shape()) return a;
   Tensor<T, D> src = a.contiguous_data();
   Tensor<T, D> out = src.restride(s, contiguous_strides(s), src.offset());

@@ -18,7 +18,7 @@
   X(leaky_relu, primitive) X(prelu, composite) X(silu, primitive) X(erf, primitive) X(gelu, primitive)                    \
   X(clamp, primitive) X(where, primitive) X(maximum, primitive) X(minimum, primitive)                   \
   X(scale, primitive) X(add_scalar, primitive) X(step, non_differentiable)                     \
-  X(in_range, non_differentiable) X(max_mask, non_differentiable)
+  X(in_range, non_differentiable) X(max_mask, non_differentiable) X(straight_through, primitive)
 
 #define TRUSTML_OPS_REDUCE(X)                                                                          \
   X(sum, primitive) X(mean, composite) X(amax, primitive) X(amin, primitive) X(argmax, non_differentiable) \

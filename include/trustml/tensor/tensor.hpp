@@ -9,8 +9,10 @@
 // Ops are free functions (ops/*.hpp); the members below that are ops forward to them.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -109,10 +111,15 @@ class Tensor {
   // ---- factories ----
   static Tensor empty(const Shape& shape) {
     for (int i = 0; i < shape.rank; ++i) TRUSTML_CHECK(shape.dims[i] >= 0, "empty", "negative size in shape ", shape);
+    const std::int64_t n = shape.numel("empty");
+    // Byte offsets into the storage are pointer differences, so its size in bytes must be one.
+    TRUSTML_CHECK(n <= std::numeric_limits<std::ptrdiff_t>::max() / static_cast<std::int64_t>(sizeof(T)), "empty",
+                  "shape ", shape, " of ", dtype_name<T>(), " needs ", n, " elements of ", sizeof(T),
+                  " bytes, more bytes than a pointer difference can count");
     auto impl = std::make_shared<Impl>();
-    impl->storage = std::make_shared<Storage<T, D>>(static_cast<std::size_t>(shape.numel()));
+    impl->storage = std::make_shared<Storage<T, D>>(static_cast<std::size_t>(n));
     impl->shape = shape;
-    impl->strides = contiguous_strides(shape);
+    impl->strides = contiguous_strides(shape, "empty");
     return Tensor(std::move(impl));
   }
   static Tensor full(const Shape& shape, T value) {
@@ -124,8 +131,9 @@ class Tensor {
   static Tensor ones(const Shape& shape) { return full(shape, T(1)); }
   static Tensor scalar(T value) { return full(Shape{}, value); }
   static Tensor from_vector(const std::vector<T>& values, const Shape& shape) {
-    TRUSTML_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(), "from_vector", values.size(),
-                  " values do not fill shape ", shape, " (", shape.numel(), " elements)");
+    const std::int64_t n = shape.numel("from_vector");
+    TRUSTML_CHECK(static_cast<std::int64_t>(values.size()) == n, "from_vector", values.size(),
+                  " values do not fill shape ", shape, " (", n, " elements)");
     Tensor t = empty(shape);
     D::copy_from_host(t.data(), values.data(), values.size());
     return t;
@@ -257,8 +265,10 @@ class Tensor {
     return trustml::cast<T2>(*this);
   }
 
-  // A view of the same storage with other geometry, without autograd (ops build on this).
+  // A view of the same storage with other geometry, without autograd (ops build on this). Every
+  // element of the view must lie in the storage (an empty view addresses none, as in PyTorch).
   Tensor restride(const Shape& s, const Strides& st, std::int64_t off) const {
+    check_view(s, st, off);
     auto impl = std::make_shared<Impl>();
     impl->storage = checked().storage;
     impl->shape = s;
@@ -281,6 +291,25 @@ class Tensor {
   Impl& checked() const {
     TRUSTML_CHECK(impl_ != nullptr, "Tensor", "operation on an undefined tensor");
     return *impl_;
+  }
+  // Throws unless sizes and strides are non-negative (no trustml view steps backwards) and the
+  // view's last element, offset + sum of (size - 1) * stride, is inside the storage.
+  void check_view(const Shape& s, const Strides& st, std::int64_t off) const {
+    TRUSTML_CHECK(s.rank == st.rank, "restride", "shape ", s, " and strides ", st, " differ in rank");
+    for (int i = 0; i < s.rank; ++i)
+      TRUSTML_CHECK(s.dims[i] >= 0 && st.dims[i] >= 0, "restride", "shape ", s, " and strides ", st,
+                    " must not be negative");
+    if (s.numel("restride") == 0) return;
+    const std::size_t size = checked().storage->size;
+    std::int64_t last = off;
+    bool inside = off >= 0;
+    for (int i = 0; inside && i < s.rank; ++i) {
+      std::int64_t reach;
+      inside =
+          !__builtin_mul_overflow(s.dims[i] - 1, st.dims[i], &reach) && !__builtin_add_overflow(last, reach, &last);
+    }
+    TRUSTML_CHECK(inside && static_cast<std::uint64_t>(last) < size, "restride", "a view of shape ", s,
+                  " with strides ", st, " at offset ", off, " reaches outside its storage of ", size, " elements");
   }
   static auto to_value(T v) {
     using V = typename D::template value_t<T>;

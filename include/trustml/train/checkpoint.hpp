@@ -7,7 +7,7 @@
 // under "optimizer.", and the progress (epoch, step, and any text the caller adds) as safetensors
 // metadata. It is written atomically: a run killed during a save keeps its previous checkpoint.
 // Loading validates the file, its format and every entry's dtype and shape, and names what does
-// not fit.
+// not fit; a checkpoint that does not fit changes neither the model nor the optimizer.
 #pragma once
 
 #include <cstdint>
@@ -68,14 +68,17 @@ Progress load_checkpoint(const std::filesystem::path& path, nn::Module<T, D>& mo
   Progress progress{number("epoch"), number("step"), file.metadata};
   for (const char* key : {"format", "epoch", "step"}) progress.notes.erase(key);
 
-  typename optim::Optimizer<T, D>::State optimizer_state;
-  const std::string prefix = "optimizer.";
-  for (const auto& array : file.arrays)
-    if (array.name.compare(0, prefix.size(), prefix) == 0)
-      optimizer_state.emplace_back(array.name.substr(prefix.size()), io::to_tensor<T, D>(array));
+  // Both parts are checked before either changes: a bad entry leaves model and optimizer as they were.
   try {
-    model.load_state_dict(nn::arrays_to_state(file.arrays, model, "model."));
-    optimizer.load_state(optimizer_state);
+    const auto model_state = nn::arrays_to_state(file.arrays, model, "model.");
+    model.check_state_dict(model_state);
+    typename optim::Optimizer<T, D>::State optimizer_state;
+    const std::string prefix = "optimizer.";
+    for (const auto& array : file.arrays)
+      if (array.name.compare(0, prefix.size(), prefix) == 0)
+        optimizer_state.emplace_back(array.name.substr(prefix.size()), io::to_tensor<T, D>(array));
+    optimizer.load_state(optimizer_state);  // checks every entry before it changes anything
+    model.load_state_dict(model_state);
   } catch (const Error& e) {
     ::trustml::detail::fail("train::load_checkpoint", where, ": ", e.what());
   }

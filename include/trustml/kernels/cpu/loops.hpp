@@ -18,6 +18,7 @@
 
 #include "trustml/device/cpu.hpp"
 #include "trustml/kernels/api.hpp"
+#include "trustml/kernels/cpu/vmath_avx512.hpp"
 
 namespace trustml::kernels {
 
@@ -91,9 +92,7 @@ struct Kernels<Cpu> {
     Strides out_strides = contiguous_strides(shape);
     cpu::coalesce_dims(shape, std::array<Strides*, sizeof...(In) + 1>{&out_strides, &in.strides...});
     if ((is_contiguous(shape, in.strides) && ...)) {
-      auto body = [&](std::int64_t lo, std::int64_t hi) {
-        for (std::int64_t i = lo; i < hi; ++i) out[i] = f(in.ptr[i]...);
-      };
+      auto body = [&](std::int64_t lo, std::int64_t hi) { cpu::map_contiguous(f, out + lo, hi - lo, (in.ptr + lo)...); };
       const std::int64_t chunks = n >= cpu::kParallelGrain ? (n + 4095) / 4096 : 1;
       cpu::parallel_for(chunks, cpu::kParallelGrain,
                         [&](std::int64_t c) { body(c * n / chunks, (c + 1) * n / chunks); });
