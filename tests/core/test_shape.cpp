@@ -46,3 +46,27 @@ TEST_CASE("rank above 8 is an error") {
   auto t = trustml::Tensor<float>::zeros({1, 2, 1, 2, 1, 2, 1, 2});
   CHECK(t.dim() == 8);
 }
+
+TEST_CASE("error messages escape control characters and malformed UTF-8, and keep well-formed UTF-8") {
+  auto message = [](const std::string& part) {
+    try {
+      TRUSTML_CHECK(false, "op", "name '", part, "'");
+    } catch (const trustml::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  // Control characters (C0, DEL, C1 as its two bytes), then well-formed UTF-8: e acute, a CJK
+  // character, an emoji.
+  CHECK(message(std::string("a\tb\nc\x7f") + "\xc2\x85" + "d") == "trustml::op: name 'a\\x09b\\x0ac\\x7f\\xc2\\x85d'");
+  CHECK(message("caf\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80") == "trustml::op: name 'caf\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80'");
+  // Malformed: a stray continuation byte, an overlong '/', a surrogate, a code point past
+  // U+10FFFF, a sequence cut by the end, 0xff.
+  CHECK(message("\x80") == "trustml::op: name '\\x80'");
+  CHECK(message("\xc0\xaf") == "trustml::op: name '\\xc0\\xaf'");
+  CHECK(message("\xed\xa0\x80") == "trustml::op: name '\\xed\\xa0\\x80'");
+  CHECK(message("\xf4\x90\x80\x80") == "trustml::op: name '\\xf4\\x90\\x80\\x80'");
+  CHECK(message(std::string("\xe4\xb8")) == "trustml::op: name '\\xe4\\xb8'");
+  CHECK(message("\xff" "z") == "trustml::op: name '\\xffz'");
+  CHECK(message(std::string(1, '\0')) == "trustml::op: name '\\x00'");
+}

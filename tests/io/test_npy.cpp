@@ -129,6 +129,9 @@ TEST_CASE("load_npy names what is wrong with a corrupt header") {
       {"{" + f4 + ", 'shape': (1,), }", two_floats, "needs 4 bytes of data, but the file has 8"},
       {"{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", two_floats, "unsupported descr '>f4'"},
       {"{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", two_floats, "unsupported descr '<c8'"},
+      // Bytes of the file reach the message escaped (a control character, a byte that is not UTF-8).
+      {"{'descr': '<f\x01\xff', 'fortran_order': False, 'shape': (1,), }", two_floats,
+       "unsupported descr '<f\\x01\\xff'"},
       {"{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", two_floats,
        "structured dtypes are not supported"},
       {"{'descr': '<f4', 'fortran_order': 'no', 'shape': (2,), }", two_floats, "expected True or False"},
