@@ -27,9 +27,9 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
-#include <limits>
 #include <vector>
 
+#include "trustml/attacks/norm_balls.hpp"
 #include "trustml/attacks/simplex.hpp"
 #include "trustml/attacks/straight_through.hpp"
 #include "trustml/text/substitution.hpp"
@@ -88,13 +88,6 @@ void check_problem(const SubstitutionProblem<V, D>& p, const TextGradOptions& o)
   TRUSTML_CHECK(o.steps >= 1 && o.samples >= 1 && o.final_samples >= 1 && o.restarts >= 1, op,
                 "steps, samples, final samples and restarts must be >= 1");
   TRUSTML_CHECK(o.step_z > 0 && o.step_u > 0 && o.beta >= 0, op, "step sizes must be > 0 and beta >= 0");
-}
-
-// g / |g| over each row of g [rows, n]; rows whose norm is 0 stay 0.
-template <class D>
-Tensor<double, D> normalize_rows(const Tensor<double, D>& g) {
-  auto n = norm(g, 2, {1}, true);
-  return div(g, maximum(n, Tensor<double, D>::full(Shape{}, std::numeric_limits<double>::min())));
 }
 }  // namespace detail
 
@@ -162,12 +155,11 @@ TextGradResult textgrad(const Victim& victim, const std::function<std::int64_t(c
       objective.backward();
       NoGradGuard no_grad;
       const double decay = 1.0 / std::sqrt(static_cast<double>(t));
-      const Td gz = mul(z.grad(), sites), gu = mul(u.grad(), candidate_mask);
-      const double gz_norm = norm(gz).item();
-      Td z_next = z.detach(), u_next = u.detach();
-      if (gz_norm > 0) z_next = add(z_next, scale(gz, o.step_z * decay / gz_norm));
-      u_next = add(u_next, scale(detail::normalize_rows(gu), o.step_u * decay));
-      z = reshape(site_set.project(reshape(z_next, Shape{1, L}), reshape(sites, Shape{1, L})), Shape{L});
+      // The l2-normalised steps are L2Ball's steepest ascent: z as one row, u a row per site.
+      const Td gz = reshape(mul(z.grad(), sites), Shape{1, L}), gu = mul(u.grad(), candidate_mask);
+      const Td z_next = add(reshape(z.detach(), Shape{1, L}), attacks::L2Ball{}.steepest_ascent(gz, o.step_z * decay));
+      const Td u_next = add(u.detach(), attacks::L2Ball{}.steepest_ascent(gu, o.step_u * decay));
+      z = reshape(site_set.project(z_next, reshape(sites, Shape{1, L})), Shape{L});
       u = candidate_set.project(mul(u_next, u_mask), u_mask);
     }
     // Final draws, each within the budget, each classified on its real text.
