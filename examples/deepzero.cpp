@@ -142,6 +142,7 @@ MethodResult train_one(const std::string& method, const Settings& s, const data:
 
 int main(int argc, char** argv) {
   CLI::App app{"DeepZero at small scale: CGE, sparse CGE and RGE against backprop on Fashion-MNIST"};
+  app.option_defaults()->always_capture_default();  // --help shows each option's default
   Settings s;
   std::string out_dir = "deepzero_out";
   int threads = 0;

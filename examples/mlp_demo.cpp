@@ -82,6 +82,7 @@ double accuracy(const T& logits, const Tensor<std::int64_t>& labels) {
 
 int main(int argc, char** argv) {
   CLI::App app{"Train a small MLP on three generated spirals with trustml autograd"};
+  app.option_defaults()->always_capture_default();  // --help shows each option's default
   int steps = 1500, hidden = 64, per_class = 200;
   float lr = 0.2f;
   std::uint64_t seed = 1;

@@ -184,6 +184,7 @@ std::shared_ptr<nn::zoo::DnCNN<float>> train_denoiser(const Settings& s, const d
 
 int main(int argc, char** argv) {
   CLI::App app{"Adversarial and certified robustness of a small CNN on Fashion-MNIST"};
+  app.option_defaults()->always_capture_default();  // --help shows each option's default
   Settings s;
   std::string out_dir = "robustness_out", load_dir;
   int threads = 0;

@@ -231,6 +231,7 @@ Channels magnitudes(const Image& x) { return unsqueeze(abs(x), 1); }
 
 int main(int argc, char** argv) {
   CLI::App app{"SMUG: robust unrolled MRI reconstruction on phantoms (MoDL, RS-E2E, SMUG)"};
+  app.option_defaults()->always_capture_default();  // --help shows each option's default
   Settings s;
   std::string out_dir = "smug_out", load_dir;
   int threads = 0;

@@ -58,6 +58,7 @@ void write_predictions(const fs::path& path, const data::LabeledImages& raw_test
 
 int main(int argc, char** argv) {
   CLI::App app{"Train a CNN on Fashion-MNIST with trustml"};
+  app.option_defaults()->always_capture_default();  // --help shows each option's default
   std::string model_name = "small_cnn", out_dir = "train_classifier_out";
   int epochs = 15;
   std::int64_t batch_size = 128;

@@ -146,10 +146,22 @@ TEST_CASE("in-place change of a saved tensor is detected") {
   CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("modified in place"), Error);
 }
 
-TEST_CASE("NaN-check mode names the first op that produced a NaN") {
+TEST_CASE("NaN-check mode names the first op that produced a NaN or an infinity") {
   set_nan_check(true);
   auto x = Td::from_vector({-1, 4});
-  CHECK_THROWS_WITH_AS(exp(log(x)), doctest::Contains("trustml::log: produced a NaN"), Error);
+  CHECK_THROWS_WITH_AS(exp(log(x)), doctest::Contains("trustml::log: produced a NaN in its output at element 0"),
+                       Error);
+  // Infinities too: log(0) overflows, and so does a gradient through sqrt at 0.
+  CHECK_THROWS_WITH_AS(
+      log(Td::from_vector({1, 0})),
+      "trustml::log: produced an infinity in its output at element 1 (shape [2]; NaN-check mode is on)", Error);
+  set_nan_check(false);
+  auto z = Td::from_vector({0, 4}).set_requires_grad();
+  auto root = sum(sqrt(z));
+  set_nan_check(true);
+  // The first infinite tensor of the backward pass is the output of the division in sqrt's rule.
+  CHECK_THROWS_WITH_AS(root.backward(),
+                       doctest::Contains("trustml::div: produced an infinity in its output at element 0"), Error);
   set_nan_check(false);
   CHECK(std::isnan(log(x).to_vector()[0]));
 }

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <hdf5.h>
 
+#include <cmath>
 #include <complex>
 #include <filesystem>
 #include <string>
@@ -80,6 +81,87 @@ TEST_CASE("write_fastmri_kspace and the readers round trip k-space and the RSS i
   write_fastmri_kspace(file, kspace.slice(0, 1, 2));
   CHECK(read_fastmri_kspace(file).shape() == Shape{1, 3, 4, 5});
   CHECK(dir.entries().size() == 1);
+}
+
+namespace {
+// A scalar variable-length string (dataset or attribute), read as h5py reads it.
+std::string read_text(hid_t object, bool attribute) {
+  const hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, H5T_VARIABLE);
+  H5Tset_cset(type, H5T_CSET_UTF8);  // HDF5 converts no strings between character sets
+  char* text = nullptr;
+  const herr_t status =
+      attribute ? H5Aread(object, type, &text) : H5Dread(object, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text);
+  std::string out = status >= 0 && text ? text : "<unreadable>";
+  H5free_memory(text);
+  H5Tclose(type);
+  return out;
+}
+double read_double_attribute(hid_t file, const char* name) {
+  const hid_t attr = H5Aopen(file, name, H5P_DEFAULT);
+  double value = -1;
+  if (attr >= 0) H5Aread(attr, H5T_NATIVE_DOUBLE, &value);
+  H5Aclose(attr);
+  return value;
+}
+// The text of the first element <name> after position `from` of xml.
+std::string element(const std::string& xml, const std::string& name, std::size_t from = 0) {
+  const std::size_t open = xml.find("<" + name + ">", from);
+  if (open == std::string::npos) return "<missing " + name + ">";
+  const std::size_t start = open + name.size() + 2;
+  return xml.substr(start, xml.find("</" + name + ">", start) - start);
+}
+}  // namespace
+
+TEST_CASE("write_fastmri_kspace writes what fastMRI's SliceDataset reads: ismrmrd_header, max, norm, acquisition") {
+  tests::TempDir dir;
+  const fs::path file = dir.path() / "file1000002.h5";
+  // k-space 6 x 10 (readout x phase encoding), reconstruction 3 x 4.
+  const auto kspace = Tensor<cf>::from_vector(tests::distinct_values(2 * 3 * 6 * 10), Shape{2, 3, 6, 10});
+  const auto rss = Tensor<float>::from_vector({1, -2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9},
+                                              Shape{2, 3, 4});
+  write_fastmri_kspace(file, kspace, rss, {.acquisition = "AXT2"});
+
+  const hid_t h5 = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  REQUIRE(h5 >= 0);
+  const hid_t header_set = H5Dopen2(h5, "ismrmrd_header", H5P_DEFAULT);
+  REQUIRE(header_set >= 0);
+  const std::string xml = read_text(header_set, false);
+  H5Dclose(header_set);
+  CHECK(xml.find("<ismrmrdHeader xmlns=\"http://www.ismrm.org/ISMRMRD\">") != std::string::npos);
+  // SliceDataset: enc_size from encodedSpace, recon_size from reconSpace, and the padding from
+  // kspace_encoding_step_1: padding_left = enc_y // 2 - center = 0, padding_right = maximum + 1 = W.
+  const std::size_t encoded = xml.find("<encodedSpace>"), recon = xml.find("<reconSpace>");
+  REQUIRE(encoded != std::string::npos);
+  REQUIRE(recon != std::string::npos);
+  CHECK(element(xml, "x", encoded) == "6");
+  CHECK(element(xml, "y", encoded) == "10");
+  CHECK(element(xml, "z", encoded) == "1");
+  CHECK(element(xml, "x", recon) == "3");
+  CHECK(element(xml, "y", recon) == "4");
+  const std::size_t limits = xml.find("<kspace_encoding_step_1>");
+  CHECK(element(xml, "center", limits) == "5");
+  CHECK(element(xml, "maximum", limits) == "9");
+  CHECK(xml.find("<trajectory>cartesian</trajectory>") != std::string::npos);
+
+  CHECK(read_double_attribute(h5, "max") == 9.0);
+  CHECK(read_double_attribute(h5, "norm") == doctest::Approx(std::sqrt(1.0 + 4 + 9 + 16 + 81)).epsilon(1e-12));
+  const hid_t acquisition = H5Aopen(h5, "acquisition", H5P_DEFAULT);
+  REQUIRE(acquisition >= 0);
+  CHECK(read_text(acquisition, true) == "AXT2");
+  H5Aclose(acquisition);
+  H5Fclose(h5);
+
+  // Without a reconstruction: the recon matrix is the k-space's, and there is no max or norm.
+  write_fastmri_kspace(file, kspace);
+  const hid_t plain = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  const hid_t plain_header = H5Dopen2(plain, "ismrmrd_header", H5P_DEFAULT);
+  const std::string plain_xml = read_text(plain_header, false);
+  CHECK(element(plain_xml, "x", plain_xml.find("<reconSpace>")) == "6");
+  CHECK(H5Aexists(plain, "max") == 0);
+  CHECK(H5Aexists(plain, "acquisition") > 0);
+  H5Dclose(plain_header);
+  H5Fclose(plain);
 }
 
 TEST_CASE("the fastMRI readers allocate only what the file stores, whatever its header claims") {

@@ -113,7 +113,15 @@ TEST_CASE("reconstruction_pgd: k-space and image-domain L-inf PGD on MoDL") {
     CHECK_THROWS_WITH_AS(mri::reconstruction_pgd(recon, s.y, s.x_star, p), doctest::Contains("mask"), Error);
     p.domain = mri::AttackDomain::image;
     CHECK_THROWS_WITH_AS(mri::reconstruction_pgd(recon, s.y, s.x_star, p), doctest::Contains("[4, 3, 8, 8]"), Error);
+    const Tz image = s.a.adjoint(s.y);
+    const Tz nan_image = mul(image, Tz::scalar({std::nan(""), 0.0}));
+    CHECK_THROWS_WITH_AS(mri::reconstruction_pgd(recon, nan_image, s.x_star, p),
+                         doctest::Contains("mri::reconstruction_pgd: the input (shape [4, 8, 8]) holds a non-finite "
+                                           "value at element 0"),
+                         Error);
+    CHECK_THROWS_WITH_AS(mri::reconstruction_pgd(recon, image, add(s.x_star, Tz::scalar({INFINITY, 0.0})), p),
+                         doctest::Contains("the target x_star"), Error);
     p.ball.eps = -1;
-    CHECK_THROWS_AS(mri::reconstruction_pgd(recon, s.a.adjoint(s.y), s.x_star, p), Error);
+    CHECK_THROWS_AS(mri::reconstruction_pgd(recon, image, s.x_star, p), Error);
   }
 }

@@ -355,6 +355,15 @@ TEST_CASE("smooth: a module as base classifier runs in eval mode without recordi
   CHECK(total == 400);
 }
 
+TEST_CASE("smooth: an all-NaN image gives NaN logits through a CNN (conv, ReLU, max-pool, linear)") {
+  // The reason CERTIFY refuses such input: a NaN that reached argmax would be some class.
+  auto cnn = nn::zoo::SmallCnn<float>(1, 10, 7);
+  cnn->eval();
+  NoGradGuard no_grad;
+  const auto logits = (*cnn)(Tf::full({2, 1, 28, 28}, std::numeric_limits<float>::quiet_NaN()));
+  for (const float v : logits.to_vector()) CHECK(std::isnan(v));
+}
+
 TEST_CASE("smooth: bad input throws trustml::Error naming the operation") {
   const auto classify = linear_binary();
   const auto x = linear_input();
@@ -385,6 +394,22 @@ TEST_CASE("smooth: bad input throws trustml::Error naming the operation") {
   CHECK_THROWS_WITH_AS(smooth.certify(Td(), 10, 100, 0.001), doctest::Contains("needs a non-empty input"), Error);
   CHECK_THROWS_WITH_AS(smooth.certify(Td::zeros({1, 1, 1, 1, 1, 1, 1, 1}), 10, 100, 0.001), doctest::Contains("rank 8"),
                        Error);
+
+  // Non-finite inputs: refused by name, never classified.
+  auto with = [&](double v) {
+    auto bad = x.to_vector();
+    bad[1] = v;
+    return Td::from_vector(bad, x.shape());
+  };
+  CHECK_THROWS_WITH_AS(
+      smooth.certify(with(std::nan("")), 10, 100, 0.001),
+      "trustml::smoothing::GaussianSmoothing::certify: the input (shape [2]) holds a non-finite value (nan) "
+      "at element 1",
+      Error);
+  CHECK_THROWS_WITH_AS(smooth.predict(with(-INFINITY), 100, 0.001),
+                       doctest::Contains("GaussianSmoothing::predict: the input (shape [2]) holds a non-finite value"),
+                       Error);
+  CHECK_THROWS_WITH_AS(smooth.sample_counts(with(INFINITY), 10, 0), doctest::Contains("non-finite value (inf)"), Error);
 
   // A base classifier that returns the wrong shape (too many classes, one row short, rank 1).
   const GS wide([](const Td& b) { return Td::zeros({b.size(0), 4}); }, 2, {});

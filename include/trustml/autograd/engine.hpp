@@ -22,14 +22,14 @@ Tensor<T, D> GradSink<T, D>::add_grads(const Tensor<T, D>& a, const Tensor<T, D>
 
 template <class T, class D>
 void check_finite(const Tensor<T, D>& t, const char* what, const char* op) {
-  if constexpr (FloatingScalar<T>) {
-    for (const T& v : t.to_vector()) {
-      bool bad;
-      if constexpr (is_complex_v<T>) bad = std::isnan(v.real()) || std::isnan(v.imag());
-      else bad = std::isnan(v);
-      TRUSTML_CHECK(!bad, op, "produced a NaN in ", what, " (shape ", t.shape(), "; NaN-check mode is on)");
-    }
-  }
+  const std::int64_t at = first_nonfinite(t);
+  if (at < 0) return;
+  const T v = t.to_vector()[static_cast<std::size_t>(at)];
+  bool nan;
+  if constexpr (is_complex_v<T>) nan = std::isnan(v.real()) || std::isnan(v.imag());
+  else nan = std::isnan(v);
+  detail::fail(op, "produced ", nan ? "a NaN" : "an infinity", " in ", what, " at element ", at, " (shape ", t.shape(),
+               "; NaN-check mode is on)");
 }
 
 // Runs the graph behind `roots`, whose buffers hold the seed gradients.

@@ -111,7 +111,8 @@ struct EnableGradGuard : GradModeGuard {
   EnableGradGuard() : GradModeGuard(true) {}
 };
 
-// NaN-check debug mode: every op checks its output and names itself when it produced a NaN.
+// NaN-check debug mode: every op checks its output and the gradients it sends, and names itself
+// when one holds a NaN or an infinity (an overflow is usually the step before a NaN).
 inline bool& nan_check_flag() {
   static bool enabled = false;
   return enabled;

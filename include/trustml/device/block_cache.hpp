@@ -14,6 +14,8 @@
 //
 // A cap on the cached bytes bounds what the cache keeps beyond the live tensors: a block freed when
 // the cache is full goes back to the backend at once.
+//
+// Under AddressSanitizer the cache steps aside (BlockCache::pass_through): see allocate().
 #pragma once
 
 #include <cstddef>
@@ -26,10 +28,21 @@
 
 #include "trustml/core/config.hpp"
 
+// TRUSTML_ADDRESS_SANITIZER: this translation unit is built with AddressSanitizer. GCC defines
+// __SANITIZE_ADDRESS__, Clang answers __has_feature(address_sanitizer), and -DTRUSTML_SANITIZE=address
+// defines TRUSTML_SANITIZE_ADDRESS (cmake/trustml_sanitize.cmake).
+#if defined(TRUSTML_SANITIZE_ADDRESS) || defined(__SANITIZE_ADDRESS__)
+#define TRUSTML_ADDRESS_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TRUSTML_ADDRESS_SANITIZER 1
+#endif
+#endif
+
 namespace trustml {
 
 struct MemoryStats {
-  std::size_t bytes_in_use = 0;  // in blocks held by live allocations (bucket sizes)
+  std::size_t bytes_in_use = 0;  // in blocks held by live allocations (bucket sizes; exact under ASan)
   std::size_t bytes_cached = 0;  // in freed blocks kept for reuse
   std::size_t peak_bytes_in_use = 0;
   std::uint64_t backend_allocations = 0;  // raw allocations (cudaMalloc, operator new)
@@ -41,6 +54,12 @@ class BlockCache {
  public:
   explicit BlockCache(const char* device, std::size_t max_cached_bytes = std::numeric_limits<std::size_t>::max())
       : device_(device), max_cached_(max_cached_bytes) {}
+
+#ifdef TRUSTML_ADDRESS_SANITIZER
+  static constexpr bool pass_through = true;
+#else
+  static constexpr bool pass_through = false;
+#endif
 
   // Bucket sizes: multiples of 512 bytes up to 8 KiB, then four buckets per power of two, so a
   // block is at most 25% larger than asked for and similar sizes share a free list.
@@ -55,7 +74,11 @@ class BlockCache {
 
   void* allocate(std::size_t bytes) {
     if (bytes == 0) return nullptr;
-    const std::size_t size = bucket(bytes);
+    // Under AddressSanitizer every allocation goes straight to the backend with exactly the bytes
+    // asked for, and deallocate() hands every block straight back: a block rounded up to its bucket
+    // would hide a small overflow past the asked-for end, and a block kept for reuse would hide a
+    // use after free, from ASan's redzones and quarantine. The free lists then stay empty.
+    const std::size_t size = pass_through ? bytes : bucket(bytes);
     std::lock_guard<std::mutex> lock(mutex_);
     void* p = nullptr;
     auto it = free_.find(size);
@@ -81,7 +104,7 @@ class BlockCache {
     return p;
   }
 
-  // Keeps the block for reuse while the cache is under its cap.
+  // Keeps the block for reuse while the cache is under its cap (never under AddressSanitizer).
   void deallocate(void* p) noexcept {
     if (!p) return;
     std::lock_guard<std::mutex> lock(mutex_);
@@ -90,7 +113,7 @@ class BlockCache {
     const std::size_t size = it->second;
     live_.erase(it);
     stats_.bytes_in_use -= size;
-    if (stats_.bytes_cached + size > max_cached_) {
+    if (pass_through || stats_.bytes_cached + size > max_cached_) {
       Backend::release(p);
       return;
     }

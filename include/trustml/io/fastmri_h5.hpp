@@ -23,6 +23,8 @@
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <complex>
 #include <cstdint>
 #include <filesystem>
@@ -212,6 +214,17 @@ inline Tensor<std::complex<float>, Cpu> read_fastmri_kspace(const std::filesyste
       floats = H5Tget_member_class(d.type.get(), static_cast<unsigned>(m)) == H5T_FLOAT;
     TRUSTML_CHECK(floats, op, d.where, " is a compound of ", members,
                   " members, expected two floats (r, i) as h5py writes complex numbers");
+    // HDF5 1.10 takes the members' offsets from the file unchecked: one past the compound's size (a
+    // damaged header) made H5Dread read freed memory (tests/fuzz/fuzz_fastmri_h5 found it).
+    const std::size_t compound_size = H5Tget_size(d.type.get());
+    for (unsigned m = 0; m < 2; ++m) {
+      const std::size_t offset = H5Tget_member_offset(d.type.get(), m);
+      const detail::H5Id member(H5Tget_member_type(d.type.get(), m), H5Tclose);
+      const std::size_t member_size = member.ok() ? H5Tget_size(member.get()) : 0;
+      TRUSTML_CHECK(member_size > 0 && offset <= compound_size && member_size <= compound_size - offset, op, d.where,
+                    ": compound member ", m, " (", member_size, " bytes at offset ", offset, ") lies outside the ",
+                    compound_size, "-byte element (a damaged header?)");
+    }
     // HDF5 converts compounds member by member by name, so the memory type takes the file's names.
     char* real = H5Tget_member_name(d.type.get(), 0);
     char* imag = H5Tget_member_name(d.type.get(), 1);
@@ -256,13 +269,52 @@ inline Tensor<float, Cpu> read_fastmri_dataset_real(const std::filesystem::path&
   return values;
 }
 
-// Writes `kspace` [slices, coils, H, W] as dataset "kspace" (complex64 as h5py writes it) and, when
-// `rss` is defined, [slices, h, w] as "reconstruction_rss" (float32). Atomic like
-// write_file_atomically: HDF5 writes a temporary file in the same directory, which is synced and
-// renamed over `path` only when complete, and removed on any error.
+// What a fastMRI file says about its scan beyond the arrays: the "acquisition" attribute and the
+// voxel size that gives the ISMRMRD header its fields of view.
+struct FastmriScanInfo {
+  std::string acquisition = "CORPD_FBK";  // fastMRI's protocol names: CORPD_FBK, CORPDFS_FBK, AXT2, ...
+  double voxel_mm = 0.5;                  // in-plane pixel size (fastMRI knee: about 0.5 mm)
+  double slice_mm = 3.0;                  // slice thickness (fastMRI knee: 3 mm)
+};
+
+namespace detail {
+// A minimal ISMRMRD header (http://www.ismrm.org/ISMRMRD; the elements its schema requires) for
+// k-space [.., H, W] and a reconstruction of h x w: fastMRI's SliceDataset reads the encoded and
+// recon matrix sizes and kspace_encoding_step_1's center and maximum from it, and pads with them.
+inline std::string ismrmrd_header(std::int64_t H, std::int64_t W, std::int64_t h, std::int64_t w,
+                                  const FastmriScanInfo& scan) {
+  auto space = [&](const char* name, std::int64_t x, std::int64_t y) {
+    return std::string("    <") + name + "><matrixSize><x>" + std::to_string(x) + "</x><y>" + std::to_string(y) +
+           "</y><z>1</z></matrixSize><fieldOfView_mm><x>" + std::to_string(scan.voxel_mm * double(x)) + "</x><y>" +
+           std::to_string(scan.voxel_mm * double(y)) + "</y><z>" + std::to_string(scan.slice_mm) +
+           "</z></fieldOfView_mm></" + name + ">\n";
+  };
+  // The phase-encoding lines are the k-space columns, all acquired: 0 .. W - 1, centred at W / 2.
+  return "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
+         "<ismrmrdHeader xmlns=\"http://www.ismrm.org/ISMRMRD\">\n"
+         "  <experimentalConditions><H1resonanceFrequency_Hz>127728000</H1resonanceFrequency_Hz>"
+         "</experimentalConditions>\n"
+         "  <encoding>\n" +
+         space("encodedSpace", H, W) + space("reconSpace", h, w) +
+         "    <encodingLimits><kspace_encoding_step_1><minimum>0</minimum><maximum>" + std::to_string(W - 1) +
+         "</maximum><center>" + std::to_string(W / 2) +
+         "</center></kspace_encoding_step_1></encodingLimits>\n"
+         "    <trajectory>cartesian</trajectory>\n"
+         "  </encoding>\n"
+         "</ismrmrdHeader>\n";
+}
+}  // namespace detail
+
+// Writes `kspace` [slices, coils, H, W] as dataset "kspace" (complex64 as h5py writes it), and what
+// fastMRI's SliceDataset reads beside it: dataset "ismrmrd_header" (detail::ismrmrd_header) and the
+// attribute "acquisition". When `rss` is defined it also writes [slices, h, w] as
+// "reconstruction_rss" (float32) with the attributes "max" and "norm" (its largest value and its
+// l2 norm, which fastMRI's transforms and metrics use); the recon matrix is then h x w, else H x W.
+// Atomic like write_file_atomically: HDF5 writes a temporary file in the same directory, which is
+// synced and renamed over `path` only when complete, and removed on any error.
 template <class D>
 void write_fastmri_kspace(const std::filesystem::path& path, const Tensor<std::complex<float>, D>& kspace,
-                          const Tensor<float, D>& rss = Tensor<float, D>()) {
+                          const Tensor<float, D>& rss = Tensor<float, D>(), const FastmriScanInfo& scan = {}) {
   constexpr const char* op = "write_fastmri_kspace";
   const std::string file = path.string();
   TRUSTML_CHECK(kspace.dim() == 4, op, file, ": dataset 'kspace' must have rank 4 [slices, coils, H, W], got shape ",
@@ -306,9 +358,43 @@ void write_fastmri_kspace(const std::filesystem::path& path, const Tensor<std::c
                  memory_type = detail::h5_complex_type(H5T_NATIVE_FLOAT);
     write("kspace", file_type.get(), memory_type.get(), kspace.shape(), values.data());
   }
+  // A scalar attribute of the file; strings are variable-length UTF-8, as h5py writes a str.
+  auto attribute = [&](const char* name, hid_t type, const void* value) {
+    detail::H5Id space(H5Screate(H5S_SCALAR), H5Sclose);
+    detail::H5Id attr(space.ok() ? H5Acreate2(h5.get(), name, type, space.get(), H5P_DEFAULT, H5P_DEFAULT) : -1,
+                      H5Aclose);
+    TRUSTML_CHECK(attr.ok() && H5Awrite(attr.get(), type, value) >= 0, op, file, ": writing attribute '", name,
+                  "' failed", detail::h5_error_text());
+  };
+  detail::H5Id text(H5Tcopy(H5T_C_S1), H5Tclose);
+  TRUSTML_CHECK(text.ok() && H5Tset_size(text.get(), H5T_VARIABLE) >= 0 && H5Tset_cset(text.get(), H5T_CSET_UTF8) >= 0,
+                op, file, ": cannot make the HDF5 string type", detail::h5_error_text());
+  const char* acquisition = scan.acquisition.c_str();
+  attribute("acquisition", text.get(), &acquisition);
+  const std::int64_t H = kspace.size(2), W = kspace.size(3);
   if (rss.defined()) {
     const std::vector<float> values = rss.to_vector();
     write("reconstruction_rss", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, rss.shape(), values.data());
+    double max = values.empty() ? 0.0 : double(values[0]), squares = 0;
+    for (const float v : values) {
+      max = std::max(max, double(v));
+      squares += double(v) * double(v);
+    }
+    const double norm = std::sqrt(squares);
+    attribute("max", H5T_NATIVE_DOUBLE, &max);
+    attribute("norm", H5T_NATIVE_DOUBLE, &norm);
+  }
+  {
+    const std::string header =
+        detail::ismrmrd_header(H, W, rss.defined() ? rss.size(1) : H, rss.defined() ? rss.size(2) : W, scan);
+    const char* data = header.c_str();
+    detail::H5Id space(H5Screate(H5S_SCALAR), H5Sclose);
+    detail::H5Id dataset(space.ok() ? H5Dcreate2(h5.get(), "ismrmrd_header", text.get(), space.get(), H5P_DEFAULT,
+                                                 H5P_DEFAULT, H5P_DEFAULT)
+                                    : -1,
+                         H5Dclose);
+    TRUSTML_CHECK(dataset.ok() && H5Dwrite(dataset.get(), text.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &data) >= 0, op,
+                  file, ": writing dataset 'ismrmrd_header' failed", detail::h5_error_text());
   }
   TRUSTML_CHECK(h5.close() >= 0, op, file, ": closing the temporary file failed", detail::h5_error_text());
 

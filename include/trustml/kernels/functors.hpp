@@ -26,12 +26,16 @@ TRUSTML_BINARY_FN(Add, a + b)
 TRUSTML_BINARY_FN(Sub, a - b)
 TRUSTML_BINARY_FN(Mul, a* b)
 TRUSTML_BINARY_FN(Div, a / b)
-TRUSTML_BINARY_FN(Maximum, a < b ? b : a)
-TRUSTML_BINARY_FN(Minimum, b < a ? b : a)
-// 1 where a > b, 1/2 where a == b, 0 elsewhere: the share of a tie's gradient each side gets.
-// g where x > 0, else 0 (the gradient of relu).
-TRUSTML_BINARY_FN(PassWherePositive, b > V(0) ? a : V(0))
-TRUSTML_BINARY_FN(MaxMask, a > b ? V(1) : (a == b ? V(0.5) : V(0)))
+// NaN in either argument gives NaN (b != b is true only for NaN), as PyTorch's maximum and minimum.
+TRUSTML_BINARY_FN(Maximum, (a < b || b != b) ? b : a)
+TRUSTML_BINARY_FN(Minimum, (b < a || b != b) ? b : a)
+// 0 where a < b, 1/2 where a == b, 1 elsewhere (a > b or a NaN on either side): the share of
+// maximum(a, b)'s gradient that a gets. A NaN output passes the gradient to both sides, as PyTorch.
+TRUSTML_BINARY_FN(MaxMask, a < b ? V(0) : (a == b ? V(0.5) : V(1)))
+// 1 where a == b, else 0: where an extremum was taken (exact, also for infinite values).
+TRUSTML_BINARY_FN(EqualMask, a == b ? V(1) : V(0))
+// g = a, y = b = relu(x): g except where y <= 0, so a NaN output passes g (PyTorch's threshold_backward).
+TRUSTML_BINARY_FN(ReluBackward, b <= V(0) ? V(0) : a)
 // g * gelu'(x) = g (Phi(x) + x phi(x)) and g * silu'(x) = g s (1 + x (1 - s)), s = sigmoid(x), for
 // a = g, b = x: the one-pass backward of gelu and silu when no graph is recorded.
 TRUSTML_BINARY_FN(GeluBackward, a* math::gelu_grad(b))
@@ -55,7 +59,9 @@ TRUSTML_UNARY_FN(Sigmoid, math::sigmoid(x))
 // Exact GELU x Phi(x) (PyTorch's default) and SiLU x sigmoid(x), real only.
 TRUSTML_UNARY_FN(Gelu, math::gelu(x))
 TRUSTML_UNARY_FN(Silu, x* math::sigmoid(x))
-TRUSTML_UNARY_FN(Relu, x > V(0) ? x : V(0))
+// relu(NaN) = NaN, as PyTorch; the mask is the gradient of relu given its output.
+TRUSTML_UNARY_FN(Relu, x < V(0) ? V(0) : x)
+TRUSTML_UNARY_FN(ReluMask, x <= V(0) ? V(0) : V(1))
 TRUSTML_UNARY_FN(Step, x > V(0) ? V(1) : V(0))
 TRUSTML_UNARY_FN(Sign, x > V(0) ? V(1) : (x < V(0) ? V(-1) : V(0)))
 TRUSTML_UNARY_FN(Conj, math::conj(x))
@@ -85,6 +91,15 @@ struct Clamp {
   template <class V>
   TRUSTML_HD V operator()(V x) const {
     return x < V(lo) ? V(lo) : (x > V(hi) ? V(hi) : x);
+  }
+};
+// 1 strictly inside (lo, hi): the gradient mask of clamp, 0 at the bounds and at NaN as PyTorch's.
+template <class P>
+struct InOpenRange {
+  P lo, hi;
+  template <class V>
+  TRUSTML_HD V operator()(V x) const {
+    return (x > V(lo) && x < V(hi)) ? V(1) : V(0);
   }
 };
 template <class P>

@@ -72,6 +72,12 @@ ReconstructionAttack<R, D> reconstruction_pgd(Recon&& recon, const Tensor<std::c
   TRUSTML_CHECK(kspace ? input.dim() == 4 : input.dim() == 3, op, "needs ",
                 kspace ? "k-space [B, C, H, W]" : "an image [B, H, W]", " as input, got shape ", input.shape());
   TRUSTML_CHECK(!kspace || kspace_mask.defined(), op, "k-space mode needs the sampling mask");
+  // A non-finite entry makes every loss and step NaN, and the "attack" would return garbage.
+  for (const auto* t : {&input, &x_star}) {
+    const std::int64_t bad = first_nonfinite(*t);
+    TRUSTML_CHECK(bad < 0, op, t == &input ? "the input" : "the target x_star", " (shape ", t->shape(),
+                  ") holds a non-finite value at element ", bad);
+  }
   // The mask on the [B, 2, ...] parts view: [1 or B, 1, 1 or C, H, W].
   const Tensor<R, D> mask = kspace ? unsqueeze(real(kspace_mask), 1) : Tensor<R, D>();
   const Tensor<R, D> base = to_channels(input.detach());

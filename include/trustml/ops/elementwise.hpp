@@ -145,7 +145,7 @@ Tensor<T, D> where(const Tensor<T, D>& cond, const Tensor<T, D>& a, const Tensor
                            ops::strided(b, s));
   return ops::record<Op::where>(out, NoAttrs{}, cond.detach(), a, b);
 }
-// Masks (not differentiable): a > 0; lo <= a <= hi; 1, 1/2 or 0 as a >, ==, < b.
+// Masks (not differentiable): a > 0; lo <= a <= hi; 0, 1/2 or 1 as a <, == b or neither.
 template <ops::RealFloating T, class D>
 Tensor<T, D> step(const Tensor<T, D>& a) {
   return ops::unary_map<T>(a, fn::Step{});
@@ -309,10 +309,12 @@ TRUSTML_RULE(sigmoid, output) {
   auto y = c.out();
   return grads(mul(c.grad, conj(mul(y, add_scalar(neg(y), T(1))))));
 }
-// relu: g where the output is positive. Without create_graph, one fused pass (no mask tensor).
+// relu: g except where the output is <= 0 (a NaN output passes g). Without create_graph, one fused
+// pass (no mask tensor).
 TRUSTML_RULE(relu, output) {
-  if (!grad_enabled()) return grads(ops::binary_map<InT<C>>("relu", c.grad, c.out(), fn::PassWherePositive{}));
-  return grads(mul(c.grad, step(c.out())));
+  using T = InT<C>;
+  if (!grad_enabled()) return grads(ops::binary_map<T>("relu", c.grad, c.out(), fn::ReluBackward{}));
+  return grads(mul(c.grad, ops::unary_map<T>(c.out(), fn::ReluMask{})));
 }
 TRUSTML_RULE(leaky_relu, inputs) {
   using T = InT<C>;
@@ -344,7 +346,10 @@ TRUSTML_RULE(straight_through, nothing) {
   using T = InT<C>;
   return grads(clamp(c.grad, T(-1), T(1)));
 }
-TRUSTML_RULE(clamp, inputs) { return grads(mul(c.grad, in_range(c.template in<0>(), c.attrs.lo, c.attrs.hi))); }
+TRUSTML_RULE(clamp, inputs) {
+  using T = InT<C>;
+  return grads(mul(c.grad, ops::unary_map<T>(c.template in<0>(), fn::InOpenRange<T>{c.attrs.lo, c.attrs.hi})));
+}
 TRUSTML_RULE(where, inputs) {
   using G = std::decay_t<decltype(c.grad)>;
   auto cond = c.template in<0>();

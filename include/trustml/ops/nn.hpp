@@ -102,7 +102,7 @@ Tensor<T, D> layer_norm_forward(const Tensor<T, D>& x_in, const Shape& normalize
     stats = Tensor<T, D>::empty(Shape{2, rows});
     Kernels<D>::for_each(rows, kernels::rows::LayerNormStats<V>{dptr(x), dptr(stats), rows, n, V(eps)}, n);
   }
-  auto launch = [&](auto has_w, auto has_b) {
+  auto launch = [&, rows = rows, n = n](auto has_w, auto has_b) {
     constexpr bool W = decltype(has_w)::value, B = decltype(has_b)::value;
     if constexpr (PerElement)
       Kernels<D>::for_each(out.numel(),

@@ -57,22 +57,25 @@ TRUSTML_HD inline TapRange taps_inside(std::int64_t start, std::int64_t step, st
   return {lo, hi};
 }
 
-// Where the maximum `best` of window (oh, ow) of `image` first occurs, in window order, as the
-// flat position ih * W + iw in the plane (torch's return_indices); for a NaN maximum, the first
-// NaN. The forward kernels find the maximum, this finds the tap: the rule's gradient goes there.
+// Where the maximum `best` of window (oh, ow) of `image` is, as the flat position ih * W + iw in
+// the plane (torch's return_indices): its first occurrence in window order, or for a NaN maximum the
+// last NaN (PyTorch's kernels take a tap when `v > max || isnan(v)`). The forward kernels find the
+// maximum, this finds the tap: the rule's gradient goes there.
 template <class V>
-TRUSTML_HD std::int64_t first_max_tap(const V* image, const Window2d& k, std::int64_t oh, std::int64_t ow, V best) {
+TRUSTML_HD std::int64_t max_tap(const V* image, const Window2d& k, std::int64_t oh, std::int64_t ow, V best) {
   const TapRange rows = taps_inside(oh * k.sh - k.ph, k.dh, k.kh, k.h);
   const TapRange cols = taps_inside(ow * k.sw - k.pw, k.dw, k.kw, k.w);
   const bool nan = best != best;
+  std::int64_t last_nan = -1;
   for (std::int64_t ki = rows.lo; ki < rows.hi; ++ki) {
     const std::int64_t ih = oh * k.sh - k.ph + ki * k.dh;
     for (std::int64_t kj = cols.lo; kj < cols.hi; ++kj) {
       const std::int64_t at = ih * k.w + ow * k.sw - k.pw + kj * k.dw;
-      if (nan ? image[at] != image[at] : image[at] == best) return at;
+      if (nan && image[at] != image[at]) last_nan = at;
+      if (!nan && image[at] == best) return at;
     }
   }
-  return -1;  // not reached: `best` is one of the window's values
+  return last_nan;  // -1 is not reached: `best` is one of the window's values
 }
 
 // The maximum of window (oh, ow) of `image`, whose taps inside the image span rows `rows`; a NaN
@@ -150,7 +153,7 @@ struct MaxPool2x2Plane {
   }
 };
 
-// The gradient of max_pool2d for one image plane per call: each window's g at its first maximum,
+// The gradient of max_pool2d for one image plane per call: each window's g at its maximum (max_tap),
 // 0 elsewhere. Each call owns its plane, so overlapping windows never collide.
 template <class V>
 struct MaxPoolGradPlane {
@@ -169,21 +172,23 @@ struct MaxPoolGradPlane {
       for (std::int64_t oh = 0; oh < lh; ++oh)
         for (std::int64_t ow = 0; ow < lw; ++ow) {
           const std::int64_t o = (plane * lh + oh) * lw + ow;
-          grad[first_max_tap(image, k, oh, ow, y[o])] += g[o];
+          grad[max_tap(image, k, oh, ow, y[o])] += g[o];
         }
       return;
     }
     // 2x2 windows with stride 2 tile the plane: every pixel of a window is written once, the rows
-    // and columns outside all windows are zeroed, and the first maximum is found without branches.
+    // and columns outside all windows are zeroed, and the maximum is found without branches (bar
+    // the rare NaN window).
     for (std::int64_t oh = 0; oh < lh; ++oh) {
       const V* top = image + 2 * oh * w;
       V* gtop = grad + 2 * oh * w;
       const std::int64_t o = (plane * lh + oh) * lw;
       for (std::int64_t ow = 0; ow < lw; ++ow) {
-        const V a = top[2 * ow], b = top[2 * ow + 1], c = top[w + 2 * ow], best = y[o + ow];
-        const bool nan = best != best;  // then the first NaN is the maximum
-        const int not_a = nan ? a == a : a != best, not_b = nan ? b == b : b != best, not_c = nan ? c == c : c != best;
-        const int at = not_a * (1 + not_b * (1 + not_c));
+        const V a = top[2 * ow], b = top[2 * ow + 1], c = top[w + 2 * ow], d = top[w + 2 * ow + 1];
+        const V best = y[o + ow];
+        const int not_a = a != best, not_b = b != best, not_c = c != best;
+        int at = not_a * (1 + not_b * (1 + not_c));
+        if (best != best) at = d != d ? 3 : (c != c ? 2 : (b != b ? 1 : 0));  // the last NaN, as max_tap
         // Zeros, then g at the maximum through a computed address (selects here became branches).
         gtop[2 * ow] = gtop[2 * ow + 1] = gtop[w + 2 * ow] = gtop[w + 2 * ow + 1] = V(0);
         gtop[(at >> 1) * w + 2 * ow + (at & 1)] = g[o + ow];
@@ -195,7 +200,7 @@ struct MaxPoolGradPlane {
 };
 
 // The gradient of max_pool2d for one input pixel per call, for GPUs: the g of every window whose
-// first maximum the pixel is, added in the order of MaxPoolGradPlane (block rows, then columns).
+// maximum (max_tap) the pixel is, added in the order of MaxPoolGradPlane (block rows, then columns).
 template <class V>
 struct MaxPoolGradPixel {
   const V* x;
@@ -216,14 +221,14 @@ struct MaxPoolGradPixel {
         const std::int64_t xs = iw + k.pw - kj * k.dw;
         if (xs < 0 || xs % k.sw != 0 || xs / k.sw >= lw) continue;
         const std::int64_t o = (plane * lh + oh) * lw + xs / k.sw;
-        if (first_max_tap(image, k, oh, xs / k.sw, y[o]) == ih * k.w + iw) sum += g[o];
+        if (max_tap(image, k, oh, xs / k.sw, y[o]) == ih * k.w + iw) sum += g[o];
       }
     }
     dx[i] = sum;
   }
 };
 
-// The first maximum of each window as a flat position in its plane, for the recorded gradient
+// The maximum (max_tap) of each window as a flat position in its plane, for the recorded gradient
 // (create_graph), which scatters g there with scatter_add.
 template <class V>
 struct MaxPoolArgmax {
@@ -234,13 +239,14 @@ struct MaxPoolArgmax {
   TRUSTML_HD void operator()(std::int64_t o) const {
     const std::int64_t lh = win.lh(), lw = win.lw();
     const std::int64_t plane = o / (lh * lw), oh = (o / lw) % lh, ow = o % lw;
-    argmax[o] = first_max_tap(x + plane * win.h * win.w, win, oh, ow, y[o]);
+    argmax[o] = max_tap(x + plane * win.h * win.w, win, oh, ow, y[o]);
   }
 };
 }  // namespace ops
 
 // The maximum over each kernel window (torch.nn.functional.max_pool2d, floor mode). Padding never
-// wins; the gradient goes to the first maximal element of each window, as in PyTorch.
+// wins; the gradient goes to the first maximal element of each window (the last NaN of a window
+// holding one), as in PyTorch.
 template <ops::RealFloating T, class D>
 Tensor<T, D> max_pool2d(const Tensor<T, D>& x, Size2 kernel, Size2 stride, Size2 padding = 0, Size2 dilation = 1) {
   const auto win = ops::pool_window("max_pool2d", x.shape(), kernel, stride, padding, dilation);
@@ -334,7 +340,7 @@ Tensor<T, D> pixel_unshuffle(const Tensor<T, D>& x, std::int64_t r) {
 // ---- derivative rules (autograd/rule.hpp says how they are written) ----
 namespace trustml::autograd {
 
-// max_pool2d: g goes to the first maximum of each window. Without create_graph one kernel writes
+// max_pool2d: g goes to the maximum of each window (max_tap). Without create_graph one kernel writes
 // the whole gradient; with it, the same positions feed scatter_add, whose rule is gather.
 TRUSTML_RULE(max_pool2d, both) {
   using G = std::decay_t<decltype(c.grad)>;

@@ -169,9 +169,15 @@ Tensor<real_t<T>, D> norm(const Tensor<T, D>& a, double p = 2, const std::vector
   TRUSTML_CHECK(p > 0, "norm", "p must be positive, got ", p);
   auto mag = abs(a);
   if (std::isinf(p)) return amax(mag, dims, keepdim);
-  if (p == 2) return sqrt(sum(mul(mag, mag), dims, keepdim));
   if (p == 1) return sum(mag, dims, keepdim);
-  return pow(sum(pow(mag, R(p)), dims, keepdim), R(1.0 / p));
+  // On an all-zero slice the gradient x |x|^(p-2) / norm^(p-1) is 0/0, and PyTorch takes it as 0.
+  // There the root is taken of 1 instead and its result replaced by 0: `where` gives the side it
+  // did not pick a zero gradient, so the slice's gradient is 0 (and the root's stays finite).
+  auto total = p == 2 ? sum(mul(mag, mag), dims, keepdim) : sum(pow(mag, R(p)), dims, keepdim);
+  const auto zero = Tensor<R, D>::scalar(R(0)), one = Tensor<R, D>::scalar(R(1));
+  const auto all_zero = in_range(total.detach(), R(0), R(0));
+  auto safe = where(all_zero, one, total);
+  return where(all_zero, zero, p == 2 ? sqrt(safe) : pow(safe, R(1.0 / p)));
 }
 
 namespace autograd {
@@ -205,7 +211,8 @@ auto extremum_grad(const C& c) {
   using T = InT<C>;
   auto a = c.template in<0>();
   const Shape kept = ops::keepdim_shape(a.shape(), c.attrs);
-  auto hit = in_range(sub(a, reshape(c.out(), kept)).detach(), T(0), T(0));
+  // Equality, not a - out == 0: inf - inf is NaN, and a row of infinities shares its gradient.
+  auto hit = ops::binary_map<T>("amax or amin", a.detach(), reshape(c.out(), kept).detach(), fn::EqualMask{});
   auto share = div(hit, sum(hit, ops::reduced_dims(c.attrs, a.dim()), true));
   return grads(mul(reshape(c.grad, kept), share));
 }

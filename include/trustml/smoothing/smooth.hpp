@@ -165,6 +165,7 @@ class GaussianSmoothing {
     constexpr const char* op = "smoothing::GaussianSmoothing::predict";
     detail::check_alpha(op, alpha);
     TRUSTML_CHECK(n > 0, op, "the number of samples n must be positive, got ", n);
+    check_input(op, x);
     return predict_from_counts(sample_counts(x, n, index, Phase::predict), alpha);
   }
 
@@ -177,6 +178,7 @@ class GaussianSmoothing {
     TRUSTML_CHECK(n > 0, op, "the number of estimation samples n must be positive, got ", n);
     TRUSTML_CHECK(n0 <= n, op, "n0 (", n0, ") must not exceed n (", n, ")");
     detail::check_alpha(op, alpha);
+    check_input(op, x);
     const auto selection = sample_counts(x, n0, index, Phase::selection);
     const auto guess =
         static_cast<std::int64_t>(std::max_element(selection.begin(), selection.end()) - selection.begin());
@@ -187,7 +189,7 @@ class GaussianSmoothing {
   // Copies first .. first + count - 1 of the noise stream `key`: [count, ...x.shape] = x + sigma z.
   // It records when gradients are on (expectation-over-transformation attacks differentiate it).
   TensorT noisy_batch(const TensorT& x, std::uint64_t key, std::int64_t first, std::int64_t count) const {
-    check_input("smoothing::GaussianSmoothing::noisy_batch", x);
+    check_shape("smoothing::GaussianSmoothing::noisy_batch", x);
     TRUSTML_CHECK(first >= 0 && count > 0, "smoothing::GaussianSmoothing::noisy_batch",
                   "needs first >= 0 and count > 0, got first = ", first, ", count = ", count);
     Shape batch;
@@ -215,10 +217,18 @@ class GaussianSmoothing {
     };
   }
 
-  static void check_input(const char* op, const TensorT& x) {
+  static void check_shape(const char* op, const TensorT& x) {
     TRUSTML_CHECK(x.defined() && x.numel() > 0, op, "needs a non-empty input");
     TRUSTML_CHECK(x.dim() < kMaxRank, op, "the input has rank ", x.dim(),
                   "; with the batch dimension it must fit rank ", kMaxRank);
+  }
+  // A NaN input would reach the classifier as NaN logits, whose argmax is an arbitrary class that
+  // CERTIFY would then certify: refused instead.
+  static void check_input(const char* op, const TensorT& x) {
+    check_shape(op, x);
+    const std::int64_t bad = first_nonfinite(x);
+    TRUSTML_CHECK(bad < 0, op, "the input (shape ", x.shape(), ") holds a non-finite value (",
+                  x.to_vector()[static_cast<std::size_t>(bad < 0 ? 0 : bad)], ") at element ", bad);
   }
 
   Classifier base_;

@@ -9,6 +9,7 @@
 // Ops are free functions (ops/*.hpp); the members below that are ops forward to them.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -381,5 +382,22 @@ class Tensor {
  private:
   std::shared_ptr<Impl> impl_;
 };
+
+// The row-major index of the first NaN or infinite element of t (either part of a complex one), or
+// -1 when every element is finite; integer tensors have none. It reads the elements on the host:
+// for checks of inputs and of the NaN-check mode, not for hot loops.
+template <class T, class D>
+std::int64_t first_nonfinite(const Tensor<T, D>& t) {
+  if constexpr (FloatingScalar<T>) {
+    const std::vector<T> values = t.to_vector();
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      bool finite;
+      if constexpr (is_complex_v<T>) finite = std::isfinite(values[i].real()) && std::isfinite(values[i].imag());
+      else finite = std::isfinite(values[i]);
+      if (!finite) return static_cast<std::int64_t>(i);
+    }
+  }
+  return -1;
+}
 
 }  // namespace trustml

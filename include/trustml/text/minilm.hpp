@@ -149,8 +149,23 @@ class SentenceEncoder {
                         !j.value("pooling_mode_max_tokens", false),
                     who, pooling.string(), ": only mean pooling is supported");
     }
+    // The encoder is allocated from config.json's sizes before the weights are read, so a damaged
+    // config could ask for any amount of memory: its weight matrices must first about fit the file,
+    // which holds every one of them (nn::load_module loads strictly) in at least 2 bytes an element
+    // (F16). The 64 MiB of slack lets a config that is only somewhat off reach nn::load_module, whose
+    // error names the tensor that does not fit. Sizes BertModel refuses (not positive) get its error.
+    const auto weights = dir / "model.safetensors";
+    const auto d = [](std::int64_t size) { return static_cast<double>(size); };  // no overflow to guard
+    const double h = d(config.hidden_size);
+    const double elements = (d(config.vocab_size) + d(config.max_position_embeddings) + d(config.type_vocab_size)) * h +
+                            d(config.num_hidden_layers) * (4 * h * h + 2 * h * d(config.intermediate_size)) + h * h;
+    const std::uintmax_t file_bytes = std::filesystem::file_size(weights, ec);
+    constexpr double kSlackBytes = 64 << 20;
+    TRUSTML_CHECK(ec || elements <= 0 || 2 * elements <= static_cast<double>(file_bytes) + kSlackBytes, who,
+                  weights.string(), ": config.json describes at least ", elements,
+                  " weights, far more than the file's ", file_bytes, " bytes can hold");
     encoder.model = std::make_shared<nn::zoo::BertModel<T, D>>(config);
-    nn::load_module(dir / "model.safetensors", *encoder.model);
+    nn::load_module(weights, *encoder.model);
     encoder.model->train(false);
     return encoder;
   }

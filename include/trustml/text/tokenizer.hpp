@@ -140,7 +140,13 @@ class WordPieceTokenizer {
       entries.emplace_back(id.get<std::int64_t>(), token);
     }
     std::sort(entries.begin(), entries.end());
-    for (const auto& [id, token] : entries) t.add_token(token, id, file + ": model.vocab[\"" + token + "\"]");
+    std::int64_t next_id = 0;  // the sorted ids must be 0, 1, 2, ... (a token may share an id)
+    for (const auto& [id, token] : entries) {
+      // check_no_gaps's error, before add_token sizes the table by a stray large id.
+      TRUSTML_CHECK(id <= next_id, kOp, file, ": no token has the id ", next_id, " (ids must run from 0 without gaps)");
+      if (id == next_id) ++next_id;
+      t.add_token(token, id, file + ": model.vocab[\"" + token + "\"]");
+    }
     TRUSTML_CHECK(!t.id_to_token_.empty(), kOp, file, ": model.vocab is empty");
     t.check_no_gaps(file);
     t.unk_token_ = optional(model, "unk_token", std::string("[UNK]"), "model");
@@ -184,6 +190,9 @@ class WordPieceTokenizer {
         TRUSTML_CHECK(!content.empty(), kOp, file, ": ", where, " is empty");
         const auto known = t.vocab_.find(content);
         if (known == t.vocab_.end()) {
+          // As for model.vocab: an id past every token the file names would leave a gap.
+          TRUSTML_CHECK(id < static_cast<std::int64_t>(entries.size() + added.size()), kOp, file, ": ", where, " (\"",
+                        content, "\") has the id ", id, ", but the ids must run from 0 without gaps");
           t.add_token(content, id, file + ": " + where);
         } else {
           TRUSTML_CHECK(known->second == id, kOp, file, ": ", where, " gives \"", content, "\" the id ", id,
@@ -197,8 +206,14 @@ class WordPieceTokenizer {
     const std::string post = type_of(j, "post_processor");
     const Json& pp = j.contains("post_processor") ? j.at("post_processor") : Json();
     if (post == "BertProcessing") {
-      cls = field(pp, "cls", Json::value_t::array, "post_processor").at(0).get<std::string>();
-      sep = field(pp, "sep", Json::value_t::array, "post_processor").at(0).get<std::string>();
+      const auto token = [&](const char* key) {
+        const Json& pair = field(pp, key, Json::value_t::array, "post_processor");
+        TRUSTML_CHECK(!pair.empty() && pair[0].is_string(), kOp, file, ": post_processor.", key,
+                      " is not [token, id] with a string token");
+        return pair[0].get<std::string>();
+      };
+      cls = token("cls");
+      sep = token("sep");
     } else {
       TRUSTML_CHECK(post == "TemplateProcessing", kOp, file, ": post_processor.type is \"", post,
                     "\", only \"TemplateProcessing\" and \"BertProcessing\" are supported");
@@ -206,7 +221,10 @@ class WordPieceTokenizer {
       const auto special = [&](std::size_t k) -> std::string {
         const bool ok = single.size() == 3 && single[k].contains("SpecialToken") && single[1].contains("Sequence");
         TRUSTML_CHECK(ok, kOp, file, ": post_processor.single is not [special, $A, special]: ", single.dump());
-        return single[k].at("SpecialToken").at("id").get<std::string>();
+        const Json& token = single[k].at("SpecialToken");
+        TRUSTML_CHECK(token.contains("id") && token.at("id").is_string(), kOp, file, ": post_processor.single[", k,
+                      "].SpecialToken has no string \"id\"");
+        return token.at("id").get<std::string>();
       };
       cls = special(0), sep = special(2);
     }

@@ -62,7 +62,7 @@ class Scope : public Module<T, D> {
 template <class T, class D>
 struct TokenLayout {
   std::int64_t batch = 0, length = 0;
-  Tensor<T, D> key_bias{};                  // [B, 1, 1, L]: 0 for real keys, -inf for padding; undefined: no padding
+  Tensor<T, D> key_bias{};                  // [B, 1, 1, L]: 0 for real keys, lowest() for padding; undefined: none
   Tensor<std::int64_t, D> rows{}, slots{};  // [N] flat positions of the real tokens; [B * L] their packed row or N
   bool packed() const { return rows.defined(); }
   // [B, L, H] -> [N, H]
@@ -236,7 +236,9 @@ class BertModel : public Module<T, D> {
     for (std::size_t i = 0; i < host.size(); ++i) {
       TRUSTML_CHECK(host[i] == 0 || host[i] == 1, "nn::zoo::BertModel", "attention mask entries must be 0 or 1, got ",
                     host[i], " at flat index ", i);
-      bias[i] = host[i] ? T(0) : -std::numeric_limits<T>::infinity();
+      // The lowest finite value, as Hugging Face's BERT: the softmax weight is exactly 0 all the same,
+      // and the NaN-check mode (which flags infinities) stays usable on a padded batch.
+      bias[i] = host[i] ? T(0) : std::numeric_limits<T>::lowest();
       if (host[i]) rows.push_back(static_cast<std::int64_t>(i));
     }
     for (std::int64_t s = 0; s < b; ++s)
